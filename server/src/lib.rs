@@ -1,1 +1,4 @@
-//! Vigil server.
+//! Vigil server: ingest, storage, registry, detection, alerts, escalation and the HTTP API.
+
+pub mod alerts;
+pub mod ids;
