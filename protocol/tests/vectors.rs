@@ -205,13 +205,16 @@ fn fall_body(c: C, orientation: u64) -> C {
         .kv(4, |c| c.raw(&[0xf4]))
 }
 
-fn invalid_vectors() -> Vec<(
+/// (name, kind, payload, expected error code, expected field)
+type InvalidVector = (
     &'static str,
     &'static str,
     Vec<u8>,
     &'static str,
     Option<&'static str>,
-)> {
+);
+
+fn invalid_vectors() -> Vec<InvalidVector> {
     let press = encode(|b| sample_uplinks()[2].1.encode(b));
     let mut wrong_version = press.clone();
     wrong_version[2] = 0x02;
