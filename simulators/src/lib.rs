@@ -1,1 +1,4 @@
 //! Vigil simulators.
+pub mod fall_classic;
+pub mod fall_eval;
+pub mod fall_report;

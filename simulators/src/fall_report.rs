@@ -1,0 +1,288 @@
+//! Runs both detectors over every SisFall trial and renders the figures.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use vigil_firmware::fall::FallConfig;
+
+use crate::fall_eval::{
+    load_trial, resample, run_vigil, AgeGroup, ClassicDetector, EvalError, TrialId, TrialKind,
+    SISFALL_RATE_HZ,
+};
+
+/// What each detector did on one trial.
+#[derive(Debug, Clone)]
+pub struct TrialOutcome {
+    pub id: TrialId,
+    pub duration_s: f64,
+    pub vigil_alarms: usize,
+    pub classic_alarms: usize,
+}
+
+/// Counts for one group of trials (falls, or one age group's daily activities).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GroupSummary {
+    pub trials: usize,
+    pub hours: f64,
+    /// Trials with at least one alarm.
+    pub vigil_trials_alarmed: usize,
+    pub classic_trials_alarmed: usize,
+    pub vigil_alarms: usize,
+    pub classic_alarms: usize,
+}
+
+impl GroupSummary {
+    fn add(&mut self, t: &TrialOutcome) {
+        self.trials += 1;
+        self.hours += t.duration_s / 3600.0;
+        self.vigil_trials_alarmed += usize::from(t.vigil_alarms > 0);
+        self.classic_trials_alarmed += usize::from(t.classic_alarms > 0);
+        self.vigil_alarms += t.vigil_alarms;
+        self.classic_alarms += t.classic_alarms;
+    }
+
+    /// Share of trials alarmed (sensitivity for falls).
+    pub fn vigil_alarmed_share(&self) -> f64 {
+        share(self.vigil_trials_alarmed, self.trials)
+    }
+    pub fn classic_alarmed_share(&self) -> f64 {
+        share(self.classic_trials_alarmed, self.trials)
+    }
+    /// Share of trials without an alarm (specificity for daily activities).
+    pub fn vigil_quiet_share(&self) -> f64 {
+        1.0 - self.vigil_alarmed_share()
+    }
+    pub fn classic_quiet_share(&self) -> f64 {
+        1.0 - self.classic_alarmed_share()
+    }
+    pub fn vigil_alarms_per_hour(&self) -> f64 {
+        per_hour(self.vigil_alarms, self.hours)
+    }
+    pub fn classic_alarms_per_hour(&self) -> f64 {
+        per_hour(self.classic_alarms, self.hours)
+    }
+}
+
+fn share(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn per_hour(count: usize, hours: f64) -> f64 {
+    if hours == 0.0 {
+        0.0
+    } else {
+        count as f64 / hours
+    }
+}
+
+/// The whole evaluation.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub rate_hz: u32,
+    pub trials: Vec<TrialOutcome>,
+}
+
+/// Evaluates both detectors over every trial under `dir` (searched one level deep) at
+/// `rate_hz`.
+pub fn evaluate(dir: &Path, rate_hz: u32, config: FallConfig) -> Result<Evaluation, EvalError> {
+    if !(1..=1000).contains(&rate_hz) {
+        return Err(EvalError::BadRate(rate_hz));
+    }
+    let mut files = Vec::new();
+    collect_trials(dir, 0, &mut files)?;
+    if files.is_empty() {
+        return Err(EvalError::NoTrials(dir.to_owned()));
+    }
+    files.sort();
+    let config = FallConfig {
+        sample_rate_hz: u16::try_from(rate_hz).unwrap_or(u16::MAX),
+        ..config
+    };
+    let classic = ClassicDetector::default();
+    let mut trials = Vec::with_capacity(files.len());
+    for (id, path) in files {
+        let samples = load_trial(&path)?;
+        let resampled = resample(&samples, SISFALL_RATE_HZ, f64::from(rate_hz));
+        let vigil = run_vigil(config, &resampled, rate_hz);
+        trials.push(TrialOutcome {
+            duration_s: samples.len() as f64 / SISFALL_RATE_HZ,
+            vigil_alarms: vigil.alarms_ms.len(),
+            classic_alarms: classic.run(&resampled, rate_hz).len(),
+            id,
+        });
+    }
+    Ok(Evaluation { rate_hz, trials })
+}
+
+fn collect_trials(
+    dir: &Path,
+    depth: u8,
+    out: &mut Vec<(TrialId, std::path::PathBuf)>,
+) -> Result<(), EvalError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| EvalError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| EvalError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        if path.is_dir() && depth == 0 {
+            collect_trials(&path, depth + 1, out)?;
+        } else if let Some(id) = entry.file_name().to_str().and_then(TrialId::from_file_name) {
+            out.push((id, path));
+        }
+    }
+    Ok(())
+}
+
+impl Evaluation {
+    pub fn falls(&self) -> GroupSummary {
+        self.summary(|t| t.id.kind == TrialKind::Fall)
+    }
+
+    pub fn daily_activities(&self, group: AgeGroup) -> GroupSummary {
+        self.summary(|t| t.id.kind == TrialKind::DailyActivity && t.id.group == group)
+    }
+
+    fn summary(&self, keep: impl Fn(&TrialOutcome) -> bool) -> GroupSummary {
+        let mut s = GroupSummary::default();
+        self.trials
+            .iter()
+            .filter(|t| keep(t))
+            .for_each(|t| s.add(t));
+        s
+    }
+
+    /// The figures as a plain-text report.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "Fall detection on SisFall (ADXL345, resampled to {} Hz)",
+            self.rate_hz
+        );
+        let _ = writeln!(
+            out,
+            "Vigil = the firmware's FallDetector; classic = 0.6 g / 2.5 g / 45° / still\n"
+        );
+        let _ = writeln!(
+            out,
+            "{:<5} {:>6} | {:>13} | {:>13}",
+            "fall", "trials", "vigil found", "classic found"
+        );
+        let mut by_code: BTreeMap<(TrialKind, u8), Vec<&TrialOutcome>> = BTreeMap::new();
+        for t in &self.trials {
+            by_code.entry((t.id.kind, t.id.code)).or_default().push(t);
+        }
+        for ((kind, _), trials) in by_code.iter().filter(|((k, _), _)| *k == TrialKind::Fall) {
+            let _ = kind;
+            let v = trials.iter().filter(|t| t.vigil_alarms > 0).count();
+            let c = trials.iter().filter(|t| t.classic_alarms > 0).count();
+            let _ = writeln!(
+                out,
+                "{:<5} {:>6} | {:>13} | {:>13}",
+                trials[0].id.code_label(),
+                trials.len(),
+                format!("{v}/{}", trials.len()),
+                format!("{c}/{}", trials.len())
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n{:<5} {:>6} {:>6} | {:>21} | {:>21}",
+            "daily", "young", "elder", "vigil alarmed y / e", "classic alarmed y / e"
+        );
+        for ((_, _), trials) in by_code
+            .iter()
+            .filter(|((k, _), _)| *k == TrialKind::DailyActivity)
+        {
+            let count = |g: AgeGroup, f: &dyn Fn(&TrialOutcome) -> bool| {
+                trials.iter().filter(|t| t.id.group == g && f(t)).count()
+            };
+            let young = count(AgeGroup::Young, &|_| true);
+            let elder = count(AgeGroup::Elderly, &|_| true);
+            let vy = count(AgeGroup::Young, &|t| t.vigil_alarms > 0);
+            let ve = count(AgeGroup::Elderly, &|t| t.vigil_alarms > 0);
+            let cy = count(AgeGroup::Young, &|t| t.classic_alarms > 0);
+            let ce = count(AgeGroup::Elderly, &|t| t.classic_alarms > 0);
+            let _ = writeln!(
+                out,
+                "{:<5} {:>6} {:>6} | {:>21} | {:>21}",
+                trials[0].id.code_label(),
+                young,
+                elder,
+                format!("{vy} / {ve}"),
+                format!("{cy} / {ce}")
+            );
+        }
+        let falls = self.falls();
+        let young = self.daily_activities(AgeGroup::Young);
+        let elderly = self.daily_activities(AgeGroup::Elderly);
+        let _ = writeln!(out, "\n{:<52} {:>10} {:>10}", "summary", "vigil", "classic");
+        let pct = |x: f64| format!("{:.1} %", 100.0 * x);
+        let _ = writeln!(
+            out,
+            "{:<52} {:>10} {:>10}",
+            format!("sensitivity over {} falls", falls.trials),
+            pct(falls.vigil_alarmed_share()),
+            pct(falls.classic_alarmed_share())
+        );
+        for (name, s) in [("young (SA)", young), ("elderly (SE)", elderly)] {
+            let _ = writeln!(
+                out,
+                "{:<52} {:>10} {:>10}",
+                format!("{name}: {} daily trials without false alarm", s.trials),
+                pct(s.vigil_quiet_share()),
+                pct(s.classic_quiet_share())
+            );
+            let _ = writeln!(
+                out,
+                "{:<52} {:>10.2} {:>10.2}",
+                format!("{name}: false alarms per hour ({:.2} h)", s.hours),
+                s.vigil_alarms_per_hour(),
+                s.classic_alarms_per_hour()
+            );
+        }
+        let mut all = young;
+        all.trials += elderly.trials;
+        all.hours += elderly.hours;
+        all.vigil_alarms += elderly.vigil_alarms;
+        all.classic_alarms += elderly.classic_alarms;
+        all.vigil_trials_alarmed += elderly.vigil_trials_alarmed;
+        all.classic_trials_alarmed += elderly.classic_trials_alarmed;
+        let _ = writeln!(
+            out,
+            "{:<52} {:>10.2} {:>10.2}",
+            format!("all: false alarms per hour ({:.2} h)", all.hours),
+            all.vigil_alarms_per_hour(),
+            all.classic_alarms_per_hour()
+        );
+        let names = |keep: &dyn Fn(&TrialOutcome) -> bool| {
+            self.trials
+                .iter()
+                .filter(|t| keep(t))
+                .map(|t| format!("{}_{}_R{:02}", t.id.code_label(), t.id.subject, t.id.trial))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = writeln!(
+            out,
+            "\nvigil missed: {}",
+            names(&|t| t.id.kind == TrialKind::Fall && t.vigil_alarms == 0)
+        );
+        let _ = writeln!(
+            out,
+            "vigil false alarms: {}",
+            names(&|t| t.id.kind == TrialKind::DailyActivity && t.vigil_alarms > 0)
+        );
+        out
+    }
+}
