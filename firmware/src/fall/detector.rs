@@ -201,7 +201,11 @@ impl FallDetector {
                     // (its onset and pre-impact window) on the larger peak.
                     candidate = self.candidate_at(now_ms, mg);
                 }
-                if now_ms >= candidate.onset_ms + u64::from(self.config.settle_ms) {
+                if now_ms
+                    >= candidate
+                        .onset_ms
+                        .saturating_add(u64::from(self.config.settle_ms))
+                {
                     Phase::Observing(candidate)
                 } else {
                     Phase::Settling(candidate)
@@ -228,7 +232,8 @@ impl FallDetector {
                         report = self.decide(candidate);
                         match report {
                             Some(_) => Phase::Refractory {
-                                until_ms: now_ms + u64::from(self.config.refractory_ms),
+                                until_ms: now_ms
+                                    .saturating_add(u64::from(self.config.refractory_ms)),
                             },
                             None => Phase::Watching,
                         }
