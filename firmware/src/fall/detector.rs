@@ -206,40 +206,22 @@ impl FallDetector {
                         .onset_ms
                         .saturating_add(u64::from(self.config.settle_ms))
                 {
-                    Phase::Observing(candidate)
+                    let (phase, fall) = self.observe(candidate, now_ms, dt_ms, jerk_mg, [x, y, z]);
+                    report = fall;
+                    phase
                 } else {
                     Phase::Settling(candidate)
                 }
             }
-            Phase::Observing(mut candidate) => {
+            Phase::Observing(candidate) => {
                 if mg >= self.config.impact_mg {
                     // A new impact: the last one was not the end of the motion. Judge the
                     // new one on its own, with the old one in its pre-impact history.
                     self.open_candidate(now_ms, mg)
                 } else {
-                    let obs = &mut candidate.observation;
-                    obs.posture.add(x, y, z);
-                    obs.observed_ms += dt_ms;
-                    obs.square_sum += [x, y, z]
-                        .iter()
-                        .map(|&c| (c * c).unsigned_abs() as u64)
-                        .sum::<u64>();
-                    obs.ticks += 1;
-                    if jerk_mg <= self.config.still_band_mg {
-                        obs.still_ms += dt_ms;
-                    }
-                    if obs.observed_ms >= self.config.observe_ms {
-                        report = self.decide(candidate);
-                        match report {
-                            Some(_) => Phase::Refractory {
-                                until_ms: now_ms
-                                    .saturating_add(u64::from(self.config.refractory_ms)),
-                            },
-                            None => Phase::Watching,
-                        }
-                    } else {
-                        Phase::Observing(candidate)
-                    }
+                    let (phase, fall) = self.observe(candidate, now_ms, dt_ms, jerk_mg, [x, y, z]);
+                    report = fall;
+                    phase
                 }
             }
         };
@@ -250,6 +232,40 @@ impl FallDetector {
         });
         self.postures.push(now_ms, dt_ms, x, y, z);
         report
+    }
+
+    /// Adds one tick to the post-impact observation; decides when it is complete.
+    fn observe(
+        &mut self,
+        mut candidate: Candidate,
+        now_ms: u64,
+        dt_ms: u32,
+        jerk_mg: u32,
+        [x, y, z]: [i32; 3],
+    ) -> (Phase, Option<FallDetection>) {
+        let obs = &mut candidate.observation;
+        obs.posture.add(x, y, z);
+        obs.observed_ms += dt_ms;
+        obs.square_sum += [x, y, z]
+            .iter()
+            .map(|&c| u64::from((c * c).unsigned_abs()))
+            .sum::<u64>();
+        obs.ticks += 1;
+        if jerk_mg <= self.config.still_band_mg {
+            obs.still_ms += dt_ms;
+        }
+        if obs.observed_ms < self.config.observe_ms {
+            return (Phase::Observing(candidate), None);
+        }
+        match self.decide(candidate) {
+            Some(fall) => (
+                Phase::Refractory {
+                    until_ms: now_ms.saturating_add(u64::from(self.config.refractory_ms)),
+                },
+                Some(fall),
+            ),
+            None => (Phase::Watching, None),
+        }
     }
 
     fn watch(&self, now_ms: u64, mg: u32) -> Phase {

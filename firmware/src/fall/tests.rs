@@ -1,1 +1,328 @@
+//! The fall detector's phases on a virtual clock.
 
+use super::*;
+
+const UPRIGHT: AccelMg = AccelMg::new(0, 1000, 0);
+const LYING: AccelMg = AccelMg::new(0, 0, 1000);
+const DROPPING: AccelMg = AccelMg::new(0, 300, 0);
+
+/// Feeds samples to a detector on a virtual clock, collecting detections with the time
+/// they were reported.
+struct Rig {
+    detector: FallDetector,
+    now_ms: u64,
+    step_ms: u64,
+    reports: [Option<(u64, FallDetection)>; 4],
+    count: usize,
+}
+
+impl Rig {
+    fn new(config: FallConfig) -> Self {
+        let step_ms = 1000 / u64::from(config.sample_rate_hz);
+        Self {
+            detector: FallDetector::new(config),
+            now_ms: 0,
+            step_ms,
+            reports: [None; 4],
+            count: 0,
+        }
+    }
+
+    fn at_50_hz() -> Self {
+        Self::new(FallConfig::default())
+    }
+
+    fn feed(&mut self, sample: AccelMg, duration_ms: u64) -> &mut Self {
+        for _ in 0..duration_ms / self.step_ms {
+            if let Some(fall) = self.detector.handle_sample(self.now_ms, sample) {
+                assert!(self.count < self.reports.len(), "too many reports");
+                self.reports[self.count] = Some((self.now_ms, fall));
+                self.count += 1;
+            }
+            self.now_ms += self.step_ms;
+        }
+        self
+    }
+
+    /// Standing, a 500 ms drop at 0.3 g, one impact sample, then lying still.
+    fn fall(&mut self, peak: i16, lying_ms: u64) -> &mut Self {
+        let step = self.step_ms;
+        self.feed(UPRIGHT, 3000)
+            .feed(DROPPING, 500)
+            .feed(AccelMg::new(0, 0, peak), step)
+            .feed(LYING, lying_ms)
+    }
+
+    fn first(&self) -> (u64, FallDetection) {
+        self.reports[0].expect("a fall was reported")
+    }
+}
+
+#[test]
+fn standing_still_for_an_hour_never_alarms() {
+    let mut rig = Rig::at_50_hz();
+    rig.feed(UPRIGHT, 3_600_000);
+    assert_eq!(rig.count, 0);
+    assert_eq!(rig.detector.assessments(), 0);
+}
+
+#[test]
+fn fall_is_reported_once_when_the_observation_completes() {
+    let mut rig = Rig::at_50_hz();
+    rig.fall(3000, 10_000);
+    assert_eq!(rig.count, 1);
+    let (reported_at, fall) = rig.first();
+    assert_eq!(fall.impact_at_ms, 3500);
+    // Settle 1000 ms, then 2000 ms of observation (ticks 4500, 4520, …, 6480): the last
+    // observed tick completes it.
+    assert_eq!(reported_at, 3500 + 1000 + 2000 - 20);
+    assert_eq!(fall.peak_mg, 3000);
+    assert_eq!(fall.free_fall_ms, 500);
+    assert_eq!(fall.orientation_change_deg, 90);
+    assert_eq!(fall.stillness_ms, 2000);
+}
+
+#[test]
+fn nothing_is_reported_before_the_post_impact_checks_complete() {
+    let mut rig = Rig::at_50_hz();
+    // Lying ticks start at 3520; the observation's last tick is 6480.
+    rig.fall(3000, 6480 - 3520);
+    assert_eq!(rig.count, 0);
+    rig.feed(LYING, 20);
+    assert_eq!(rig.count, 1);
+}
+
+#[test]
+fn impact_exactly_at_the_threshold_counts_and_one_milli_g_below_does_not() {
+    let threshold = FallConfig::default().impact_mg as i16;
+    let mut at = Rig::at_50_hz();
+    at.fall(threshold, 10_000);
+    assert_eq!(at.count, 1);
+    let mut below = Rig::at_50_hz();
+    below.fall(threshold - 1, 10_000);
+    assert_eq!(below.count, 0);
+    assert_eq!(
+        below.detector.assessments(),
+        0,
+        "no candidate was even opened"
+    );
+}
+
+#[test]
+fn orientation_change_exactly_at_the_threshold_counts() {
+    let at = FallConfig {
+        min_orientation_change_deg: 90,
+        ..FallConfig::default()
+    };
+    let mut rig = Rig::new(at);
+    rig.fall(3000, 10_000);
+    assert_eq!(rig.count, 1);
+    let above = FallConfig {
+        min_orientation_change_deg: 91,
+        ..FallConfig::default()
+    };
+    let mut rig = Rig::new(above);
+    rig.fall(3000, 10_000);
+    assert_eq!(rig.count, 0);
+    assert_eq!(
+        rig.detector.last_assessment().map(|a| a.verdict),
+        Some(Verdict::NoOrientationChange)
+    );
+}
+
+#[test]
+fn impact_without_a_change_of_posture_is_not_a_fall() {
+    let mut rig = Rig::at_50_hz();
+    rig.feed(UPRIGHT, 3000)
+        .feed(DROPPING, 500)
+        .feed(AccelMg::new(0, 3000, 0), 20)
+        .feed(UPRIGHT, 10_000);
+    assert_eq!(rig.count, 0);
+    assert_eq!(
+        rig.detector.last_assessment().map(|a| a.verdict),
+        Some(Verdict::NoOrientationChange)
+    );
+}
+
+#[test]
+fn descent_exactly_at_the_threshold_counts() {
+    let mut probe = Rig::new(FallConfig {
+        min_descent_mm_s: 0,
+        ..FallConfig::default()
+    });
+    probe.fall(3000, 10_000);
+    let descent = probe
+        .detector
+        .last_assessment()
+        .expect("assessed")
+        .descent_mm_s;
+    // 500 ms at 0.7 g below 1 g: 0.7 · 9.80665 m/s² · 0.5 s = 3432 mm/s.
+    assert_eq!(descent, 3432);
+    let mut at = Rig::new(FallConfig {
+        min_descent_mm_s: descent,
+        ..FallConfig::default()
+    });
+    at.fall(3000, 10_000);
+    assert_eq!(at.count, 1);
+    let mut above = Rig::new(FallConfig {
+        min_descent_mm_s: descent + 1,
+        ..FallConfig::default()
+    });
+    above.fall(3000, 10_000);
+    assert_eq!(above.count, 0);
+    assert_eq!(
+        above.detector.last_assessment().map(|a| a.verdict),
+        Some(Verdict::NoDescent)
+    );
+}
+
+#[test]
+fn a_knock_without_any_descent_is_not_a_fall() {
+    let mut rig = Rig::at_50_hz();
+    rig.feed(UPRIGHT, 3000)
+        .feed(AccelMg::new(0, 0, 3000), 20)
+        .feed(LYING, 10_000);
+    assert_eq!(rig.count, 0);
+    assert_eq!(
+        rig.detector.last_assessment().map(|a| a.verdict),
+        Some(Verdict::NoDescent)
+    );
+}
+
+#[test]
+fn moving_on_after_the_impact_is_not_a_fall() {
+    let mut rig = Rig::at_50_hz();
+    rig.feed(UPRIGHT, 3000)
+        .feed(DROPPING, 500)
+        .feed(AccelMg::new(0, 0, 3000), 20);
+    // Crawling about while lying: the vector swings 200 mg every tick.
+    for _ in 0..200 {
+        rig.feed(LYING, 20).feed(AccelMg::new(200, 0, 1000), 20);
+    }
+    assert_eq!(rig.count, 0);
+    assert_eq!(
+        rig.detector.last_assessment().map(|a| a.verdict),
+        Some(Verdict::NotStill)
+    );
+}
+
+#[test]
+fn stillness_exactly_at_the_minimum_share_counts() {
+    // Half the observation moving, half still: exactly min_still_pct = 50.
+    let mut rig = Rig::at_50_hz();
+    rig.feed(UPRIGHT, 3000)
+        .feed(DROPPING, 500)
+        .feed(AccelMg::new(0, 0, 3000), 20)
+        .feed(LYING, 980);
+    for _ in 0..25 {
+        rig.feed(AccelMg::new(300, 0, 1000), 20).feed(LYING, 20);
+    }
+    rig.feed(LYING, 5000);
+    let assessment = rig.detector.last_assessment().copied().expect("assessed");
+    assert_eq!(assessment.observed_ms, 2000);
+    assert_eq!(assessment.stillness_ms, 1000, "{assessment:?}");
+    assert_eq!(rig.count, 1);
+}
+
+#[test]
+fn a_second_impact_during_the_refractory_time_is_not_reported_again() {
+    let mut rig = Rig::at_50_hz();
+    rig.fall(3000, 4000);
+    assert_eq!(rig.count, 1);
+    // Within the 10 s refractory time: the same fall's aftermath.
+    rig.feed(UPRIGHT, 1000)
+        .feed(DROPPING, 500)
+        .feed(AccelMg::new(0, 0, 3000), 20)
+        .feed(LYING, 4000);
+    assert_eq!(rig.count, 1);
+}
+
+#[test]
+fn a_new_fall_after_the_refractory_time_is_reported() {
+    let mut rig = Rig::at_50_hz();
+    rig.fall(3000, 10_000);
+    rig.fall(3000, 10_000);
+    assert_eq!(rig.count, 2);
+}
+
+#[test]
+fn a_larger_later_peak_anchors_the_impact() {
+    let mut rig = Rig::at_50_hz();
+    rig.feed(UPRIGHT, 3000).feed(DROPPING, 500);
+    rig.feed(AccelMg::new(0, 0, 2200), 20)
+        .feed(DROPPING, 200)
+        .feed(AccelMg::new(0, 0, 4000), 20);
+    rig.feed(LYING, 10_000);
+    let (_, fall) = rig.first();
+    assert_eq!(fall.peak_mg, 4000);
+    assert_eq!(fall.impact_at_ms, 3500 + 20 + 200);
+}
+
+#[test]
+fn reset_forgets_a_candidate_in_progress() {
+    let mut rig = Rig::at_50_hz();
+    rig.feed(UPRIGHT, 3000)
+        .feed(DROPPING, 500)
+        .feed(AccelMg::new(0, 0, 3000), 20)
+        .feed(LYING, 1500);
+    rig.detector.reset();
+    rig.feed(LYING, 10_000);
+    assert_eq!(rig.count, 0);
+    assert_eq!(rig.detector.assessments(), 0);
+}
+
+#[test]
+fn an_impact_with_no_history_has_no_posture_to_compare() {
+    let mut rig = Rig::at_50_hz();
+    rig.feed(DROPPING, 500)
+        .feed(AccelMg::new(0, 0, 3000), 20)
+        .feed(LYING, 10_000);
+    assert_eq!(rig.count, 0);
+    let assessment = rig.detector.last_assessment().copied().expect("assessed");
+    assert_eq!(assessment.orientation_change_deg, None);
+    assert_eq!(assessment.verdict, Verdict::NoOrientationChange);
+}
+
+#[test]
+fn finish_judges_a_candidate_on_the_observation_there_is() {
+    let mut rig = Rig::at_50_hz();
+    rig.fall(3000, 1000 + 600);
+    assert_eq!(rig.count, 0);
+    let fall = rig
+        .detector
+        .finish(rig.now_ms)
+        .expect("judged at the end of input");
+    assert_eq!(fall.impact_at_ms, 3500);
+}
+
+#[test]
+fn finish_with_too_little_observation_is_undecided() {
+    let mut rig = Rig::at_50_hz();
+    rig.fall(3000, 1000 + 300);
+    assert_eq!(rig.detector.finish(rig.now_ms), None);
+    assert_eq!(
+        rig.detector.last_assessment().map(|a| a.verdict),
+        Some(Verdict::Undecided)
+    );
+    assert_eq!(
+        rig.detector.finish(rig.now_ms),
+        None,
+        "finish is idempotent"
+    );
+}
+
+#[test]
+fn faster_input_is_averaged_to_the_processing_rate() {
+    let mut rig = Rig::new(FallConfig {
+        sample_rate_hz: 200,
+        ..FallConfig::default()
+    });
+    // At 200 Hz a 5 ms spike of 8 g averages with three 1 g samples to 2.75 g.
+    rig.feed(UPRIGHT, 3000)
+        .feed(DROPPING, 500)
+        .feed(AccelMg::new(0, 0, 8000), 5)
+        .feed(AccelMg::new(0, 0, 1000), 15);
+    rig.feed(LYING, 10_000);
+    let (_, fall) = rig.first();
+    assert_eq!(fall.peak_mg, 2750);
+}
