@@ -1,7 +1,52 @@
 //! Fall detection for the call pendant: a sans-IO state machine over accelerometer
-//! samples.
+//! samples, integer arithmetic only (bit-identical on the host and the board), under
+//! 1 KiB of state (968 bytes on x86-64).
 //!
-//! (Phases and thresholds are documented on [`FallConfig`] and [`FallDetector`].)
+//! # Physics
+//!
+//! A fall is a body that loses its support, drops and rotates, hits the ground, and
+//! then lies in a different posture, mostly still. The detector looks only at the total
+//! acceleration `|a|` and at the *direction* of gravity before and after, never at a
+//! fixed axis, so it works whether the sensor hangs on the chest (the pendant) or sits
+//! on the waist (SisFall's recordings).
+//!
+//! # Phases
+//!
+//! 0. **Decimation.** Input faster than 50 Hz is averaged in blocks down to about 50 Hz
+//!    (the processing rate), so thresholds mean the same at every input rate.
+//! 1. **Watching.** Every tick goes into two small histories: 1.28 s of `|a|` and 3 s of
+//!    250 ms posture blocks (mean gravity vectors). A tick with `|a| ≥ impact_mg`
+//!    (2.1 g) opens an impact candidate.
+//! 2. **Settling** (`settle_ms`, 1 s after the impact). A larger peak in this time
+//!    re-anchors the candidate on it (a stumble or a knee before the hip hits). At the
+//!    (re-)anchor the detector reads the histories:
+//!    - *descent*: the largest integral of `(1 g − |a|)·dt` over a contiguous stretch
+//!      of the last second (Kadane), in mm/s: the downward speed picked up while the
+//!      body was not held up. Must be at least `min_descent_mm_s` (0.15 m/s), which
+//!      rejects knocks and bumps with no fall before them;
+//!    - *free fall*: time with `|a| < 0.6 g` in that second (reported, not required:
+//!      many real falls never come near 0 g at the waist or chest);
+//!    - *posture before*: the mean gravity vector over the blocks ending 2.5 s to
+//!      0.75 s before the impact.
+//! 3. **Observing** (`observe_ms`, 2 s): the mean gravity vector (posture after) and
+//!    how many ticks were still (the vector changed by at most `still_band_mg`, 50 mg,
+//!    since the previous tick; offset-free, so a badly calibrated sensor lying still
+//!    is still). A new impact here restarts the candidate on it.
+//! 4. **Decision.** A fall when the descent is enough, the angle between posture
+//!    before and after is at least `min_orientation_change_deg` (55°), and at least
+//!    `min_still_pct` (50 %) of the observation was still. It is reported at once, with
+//!    its features, and the detector ignores impacts for `refractory_ms` (10 s), so one
+//!    fall is one report. The pendant then runs the cancel window.
+//!
+//! # Known misses and false alarms
+//!
+//! Measured on SisFall (see `docs/fall-detection.md`): falls whose body ends up
+//! in nearly the same orientation (a backward slip ending half-sitting), soft falls
+//! from sitting whose impact stays under 2.1 g, and a wearer who moves a lot right
+//! after the impact. A slow slide to the floor has no impact and is missed. Lying down
+//! *hard* on a bed (young subjects' "lie down quickly") or rolling over abruptly can
+//! alarm. A pendant dropped on the floor alarms by design (it looks like a faller:
+//! turned and still); the cancel window lets the wearer cancel it.
 
 mod detector;
 mod geometry;

@@ -326,3 +326,9 @@ fn faster_input_is_averaged_to_the_processing_rate() {
     let (_, fall) = rig.first();
     assert_eq!(fall.peak_mg, 2750);
 }
+
+#[test]
+fn detector_state_fits_a_small_board() {
+    let size = core::mem::size_of::<FallDetector>();
+    assert!(size <= 1024, "FallDetector takes {size} bytes");
+}
