@@ -28,8 +28,8 @@
 //!      many real falls never come near 0 g at the waist or chest);
 //!    - *posture before*: the mean gravity vector over the blocks ending 2.5 s to
 //!      0.75 s before the impact.
-//! 3. **Observing** (`observe_ms`, 2 s): the mean gravity vector (posture after) and
-//!    how many ticks were still (the vector changed by at most `still_band_mg`, 50 mg,
+//! 3. **Observing** (`observe_ms`, 3 s): the mean gravity vector (posture after) and
+//!    how many ticks were still (the vector changed by at most `still_band_mg`, 60 mg,
 //!    since the previous tick; offset-free, so a badly calibrated sensor lying still
 //!    is still). A new impact here restarts the candidate on it.
 //! 4. **Decision.** A fall when the descent is enough, the angle between posture
@@ -170,9 +170,9 @@ impl Default for FallConfig {
             posture_before_from_ms: 2500,
             posture_before_to_ms: 750,
             settle_ms: 1000,
-            observe_ms: 2000,
+            observe_ms: 3000,
             min_orientation_change_deg: 55,
-            still_band_mg: 50,
+            still_band_mg: 60,
             min_still_pct: 50,
             min_observe_at_end_ms: 500,
             refractory_ms: 10_000,

@@ -73,20 +73,20 @@ fn fall_is_reported_once_when_the_observation_completes() {
     assert_eq!(rig.count, 1);
     let (reported_at, fall) = rig.first();
     assert_eq!(fall.impact_at_ms, 3500);
-    // Settle 1000 ms, then 2000 ms of observation (ticks 4500, 4520, …, 6480): the last
+    // Settle 1000 ms, then 3000 ms of observation (ticks 4500, 4520, …, 7480): the last
     // observed tick completes it.
-    assert_eq!(reported_at, 3500 + 1000 + 2000 - 20);
+    assert_eq!(reported_at, 3500 + 1000 + 3000 - 20);
     assert_eq!(fall.peak_mg, 3000);
     assert_eq!(fall.free_fall_ms, 500);
     assert_eq!(fall.orientation_change_deg, 90);
-    assert_eq!(fall.stillness_ms, 2000);
+    assert_eq!(fall.stillness_ms, 3000);
 }
 
 #[test]
 fn nothing_is_reported_before_the_post_impact_checks_complete() {
     let mut rig = Rig::at_50_hz();
-    // Lying ticks start at 3520; the observation's last tick is 6480.
-    rig.fall(3000, 6480 - 3520);
+    // Lying ticks start at 3520; the observation's last tick is 7480.
+    rig.fall(3000, 7480 - 3520);
     assert_eq!(rig.count, 0);
     rig.feed(LYING, 20);
     assert_eq!(rig.count, 1);
@@ -206,22 +206,42 @@ fn moving_on_after_the_impact_is_not_a_fall() {
     );
 }
 
-#[test]
-fn stillness_exactly_at_the_minimum_share_counts() {
-    // Half the observation moving, half still: exactly min_still_pct = 50.
+/// A fall whose observation starts with `moving_ticks` ticks that each move 100 mg from
+/// the last, then holds still.
+fn fall_with_moving_ticks(moving_ticks: i16) -> (FallAssessment, usize) {
     let mut rig = Rig::at_50_hz();
     rig.feed(UPRIGHT, 3000)
         .feed(DROPPING, 500)
         .feed(AccelMg::new(0, 0, 3000), 20)
         .feed(LYING, 980);
-    for _ in 0..25 {
-        rig.feed(AccelMg::new(300, 0, 1000), 20).feed(LYING, 20);
+    let zigzag = |i: i16| AccelMg::new([0, 100, 200, 100][(i % 4) as usize], 0, 1000);
+    for i in 1..=moving_ticks {
+        rig.feed(zigzag(i), 20);
     }
-    rig.feed(LYING, 5000);
-    let assessment = rig.detector.last_assessment().copied().expect("assessed");
-    assert_eq!(assessment.observed_ms, 2000);
-    assert_eq!(assessment.stillness_ms, 1000, "{assessment:?}");
-    assert_eq!(rig.count, 1);
+    rig.feed(zigzag(moving_ticks), 5000);
+    (
+        rig.detector.last_assessment().copied().expect("assessed"),
+        rig.count,
+    )
+}
+
+#[test]
+fn stillness_exactly_at_the_minimum_share_counts() {
+    let config = FallConfig::default();
+    assert_eq!((config.observe_ms, config.min_still_pct), (3000, 50));
+    // 75 of 150 observed ticks moving: exactly 50 % still.
+    let (assessment, reports) = fall_with_moving_ticks(75);
+    assert_eq!(assessment.observed_ms, 3000);
+    assert_eq!(assessment.stillness_ms, 1500, "{assessment:?}");
+    assert_eq!(reports, 1);
+}
+
+#[test]
+fn stillness_one_tick_short_of_the_minimum_share_is_not_a_fall() {
+    let (assessment, reports) = fall_with_moving_ticks(76);
+    assert_eq!(assessment.stillness_ms, 1480, "{assessment:?}");
+    assert_eq!(assessment.verdict, Verdict::NotStill);
+    assert_eq!(reports, 0);
 }
 
 #[test]
@@ -240,7 +260,7 @@ fn a_second_impact_during_the_refractory_time_is_not_reported_again() {
 #[test]
 fn a_new_fall_after_the_refractory_time_is_reported() {
     let mut rig = Rig::at_50_hz();
-    rig.fall(3000, 10_000);
+    rig.fall(3000, 15_000);
     rig.fall(3000, 10_000);
     assert_eq!(rig.count, 2);
 }
