@@ -102,3 +102,29 @@ impl ClassicDetector {
         std < self.still_std_g
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(v: [f64; 3], n: usize) -> Vec<[f64; 3]> {
+        vec![v; n]
+    }
+
+    #[test]
+    fn classic_detector_alarms_on_free_fall_impact_posture_change_and_stillness() {
+        let mut trace = hold([0.0, 1.0, 0.0], 150);
+        trace.extend(hold([0.0, 0.3, 0.0], 10));
+        trace.push([0.0, 0.0, 3.0]);
+        trace.extend(hold([0.0, 0.0, 1.0], 250));
+        assert_eq!(ClassicDetector::default().run(&trace, 50), vec![3200]);
+    }
+
+    #[test]
+    fn classic_detector_needs_the_free_fall() {
+        let mut trace = hold([0.0, 1.0, 0.0], 150);
+        trace.push([0.0, 0.0, 3.0]);
+        trace.extend(hold([0.0, 0.0, 1.0], 250));
+        assert!(ClassicDetector::default().run(&trace, 50).is_empty());
+    }
+}

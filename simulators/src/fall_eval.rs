@@ -229,3 +229,128 @@ pub fn run_vigil(config: FallConfig, samples_g: &[[f64; 3]], rate_hz: u32) -> De
     collect(&detector, &mut run, &mut seen);
     run
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fall_report::TrialOutcome;
+
+    #[test]
+    fn trial_ids_are_parsed_from_sisfall_file_names() {
+        let id = TrialId::from_file_name("F05_SA01_R04.txt").expect("valid");
+        assert_eq!(
+            (id.kind, id.code, id.group, id.subject.as_str(), id.trial),
+            (TrialKind::Fall, 5, AgeGroup::Young, "SA01", 4)
+        );
+        assert_eq!(id.code_label(), "F05");
+        let id = TrialId::from_file_name("D17_SE04_R02.txt").expect("valid");
+        assert_eq!(
+            (id.kind, id.group, id.code_label()),
+            (
+                TrialKind::DailyActivity,
+                AgeGroup::Elderly,
+                "D17".to_owned()
+            )
+        );
+        for bad in [
+            "Readme.txt",
+            "X01_SA01_R01.txt",
+            "F01_SX01_R01.txt",
+            "F01_SA01_01.txt",
+            "F01_SA01_R01.csv",
+            "F01_SA01_R01_x.txt",
+        ] {
+            assert_eq!(TrialId::from_file_name(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sisfall_lines_are_read_as_adxl345_g_and_bad_lines_are_typed_errors() {
+        let dir = std::env::temp_dir().join(format!("vigil-sisfall-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let good = dir.join("good.txt");
+        std::fs::write(
+            &good,
+            "  -9,-257, -25,  84, 247,  27,-120,-987,  63;\n 256,0,0,0,0,0,0,0,0;\n",
+        )
+        .expect("write");
+        let samples = load_trial(&good).expect("parses");
+        assert_eq!(samples.len(), 2);
+        assert!((samples[0][1] - (-257.0 * 32.0 / 8192.0)).abs() < 1e-12);
+        assert!((samples[1][0] - 1.0).abs() < 1e-12);
+        for (name, text) in [
+            ("nosemi.txt", "1,2,3,4,5,6,7,8,9\n"),
+            ("short.txt", "1,2,3;\n"),
+            ("text.txt", "a,2,3,4,5,6,7,8,9;\n"),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("write");
+            assert!(
+                matches!(load_trial(&path), Err(EvalError::Parse { line: 1, .. })),
+                "{name}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn resampling_averages_each_output_period() {
+        let input: Vec<[f64; 3]> = (0..8).map(|i| [f64::from(i), 0.0, 1.0]).collect();
+        let out = resample(&input, 200.0, 50.0);
+        assert_eq!(out, vec![[1.5, 0.0, 1.0], [5.5, 0.0, 1.0]]);
+        assert!(resample(&[], 200.0, 50.0).is_empty());
+    }
+
+    #[test]
+    fn conversion_to_milli_g_saturates() {
+        assert_eq!(
+            to_accel_mg([1.0, -2.5, 1e9]),
+            AccelMg::new(1000, -2500, i16::MAX)
+        );
+    }
+
+    fn outcome(name: &str, vigil: usize, classic: usize, seconds: f64) -> TrialOutcome {
+        TrialOutcome {
+            id: TrialId::from_file_name(name).expect("valid"),
+            duration_s: seconds,
+            vigil_alarms: vigil,
+            classic_alarms: classic,
+        }
+    }
+
+    #[test]
+    fn summaries_count_sensitivity_quiet_trials_and_alarms_per_hour() {
+        let evaluation = Evaluation {
+            rate_hz: 50,
+            trials: vec![
+                outcome("F01_SA01_R01.txt", 1, 0, 15.0),
+                outcome("F01_SA01_R02.txt", 0, 1, 15.0),
+                outcome("D01_SA01_R01.txt", 2, 0, 1800.0),
+                outcome("D01_SA01_R02.txt", 0, 0, 1800.0),
+                outcome("D01_SE01_R01.txt", 0, 1, 3600.0),
+            ],
+        };
+        let falls = evaluation.falls();
+        assert_eq!(
+            (
+                falls.trials,
+                falls.vigil_trials_alarmed,
+                falls.classic_trials_alarmed
+            ),
+            (2, 1, 1)
+        );
+        assert!((falls.vigil_alarmed_share() - 0.5).abs() < 1e-12);
+        let young = evaluation.daily_activities(AgeGroup::Young);
+        assert!((young.vigil_quiet_share() - 0.5).abs() < 1e-12);
+        assert!((young.vigil_alarms_per_hour() - 2.0).abs() < 1e-12);
+        let elderly = evaluation.daily_activities(AgeGroup::Elderly);
+        assert!((elderly.classic_alarms_per_hour() - 1.0).abs() < 1e-12);
+        assert!((elderly.vigil_quiet_share() - 1.0).abs() < 1e-12);
+        let table = evaluation.table();
+        assert!(table.contains("sensitivity over 2 falls"), "{table}");
+        assert!(
+            table.contains("SA01_R02"),
+            "the missed fall is named: {table}"
+        );
+    }
+}

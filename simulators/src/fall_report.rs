@@ -169,60 +169,88 @@ impl Evaluation {
             "Fall detection on SisFall (ADXL345, resampled to {} Hz)",
             self.rate_hz
         );
-        let _ = writeln!(
-            out,
-            "Vigil = the firmware's FallDetector; classic = 0.6 g / 2.5 g / 45° / still\n"
-        );
-        let _ = writeln!(
-            out,
-            "{:<5} {:>6} | {:>13} | {:>13}",
-            "fall", "trials", "vigil found", "classic found"
-        );
+        let _ = writeln!(out, "vigil = the firmware's FallDetector; classic = free fall < 0.6 g, impact > 2.5 g, posture > 45°, still\n");
         let mut by_code: BTreeMap<(TrialKind, u8), Vec<&TrialOutcome>> = BTreeMap::new();
         for t in &self.trials {
             by_code.entry((t.id.kind, t.id.code)).or_default().push(t);
         }
-        for ((kind, _), trials) in by_code.iter().filter(|((k, _), _)| *k == TrialKind::Fall) {
-            let _ = kind;
+        let _ = writeln!(
+            out,
+            "{:<4} {:<48} {:>6} {:>7} {:>7}  vigil missed",
+            "fall", "", "trials", "vigil", "classic"
+        );
+        for ((kind, code), trials) in &by_code {
+            if *kind != TrialKind::Fall {
+                continue;
+            }
             let v = trials.iter().filter(|t| t.vigil_alarms > 0).count();
             let c = trials.iter().filter(|t| t.classic_alarms > 0).count();
+            let missed: Vec<String> = trials
+                .iter()
+                .filter(|t| t.vigil_alarms == 0)
+                .map(|t| trial_name(t))
+                .collect();
             let _ = writeln!(
                 out,
-                "{:<5} {:>6} | {:>13} | {:>13}",
+                "{:<4} {:<48} {:>6} {:>7} {:>7}  {}",
                 trials[0].id.code_label(),
+                activity_name(*kind, *code),
                 trials.len(),
-                format!("{v}/{}", trials.len()),
-                format!("{c}/{}", trials.len())
+                v,
+                c,
+                missed.join(" ")
             );
         }
         let _ = writeln!(
             out,
-            "\n{:<5} {:>6} {:>6} | {:>21} | {:>21}",
-            "daily", "young", "elder", "vigil alarmed y / e", "classic alarmed y / e"
+            "\n{:<4} {:<48} {:>11} {:>11} {:>11}  vigil alarmed",
+            "adl", "", "trials y/e", "vigil y/e", "classic y/e"
         );
-        for ((_, _), trials) in by_code
-            .iter()
-            .filter(|((k, _), _)| *k == TrialKind::DailyActivity)
-        {
+        for ((kind, code), trials) in &by_code {
+            if *kind != TrialKind::DailyActivity {
+                continue;
+            }
             let count = |g: AgeGroup, f: &dyn Fn(&TrialOutcome) -> bool| {
                 trials.iter().filter(|t| t.id.group == g && f(t)).count()
             };
-            let young = count(AgeGroup::Young, &|_| true);
-            let elder = count(AgeGroup::Elderly, &|_| true);
-            let vy = count(AgeGroup::Young, &|t| t.vigil_alarms > 0);
-            let ve = count(AgeGroup::Elderly, &|t| t.vigil_alarms > 0);
-            let cy = count(AgeGroup::Young, &|t| t.classic_alarms > 0);
-            let ce = count(AgeGroup::Elderly, &|t| t.classic_alarms > 0);
+            let pair = |f: &dyn Fn(&TrialOutcome) -> bool| {
+                format!(
+                    "{}/{}",
+                    count(AgeGroup::Young, f),
+                    count(AgeGroup::Elderly, f)
+                )
+            };
+            let alarmed: Vec<String> = trials
+                .iter()
+                .filter(|t| t.vigil_alarms > 0)
+                .map(|t| trial_name(t))
+                .collect();
             let _ = writeln!(
                 out,
-                "{:<5} {:>6} {:>6} | {:>21} | {:>21}",
+                "{:<4} {:<48} {:>11} {:>11} {:>11}  {}",
                 trials[0].id.code_label(),
-                young,
-                elder,
-                format!("{vy} / {ve}"),
-                format!("{cy} / {ce}")
+                activity_name(*kind, *code),
+                pair(&|_| true),
+                pair(&|t| t.vigil_alarms > 0),
+                pair(&|t| t.classic_alarms > 0),
+                alarmed.join(" ")
             );
         }
+        let mut subjects: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        for t in self.trials.iter().filter(|t| t.id.kind == TrialKind::Fall) {
+            let entry = subjects.entry(t.id.subject.as_str()).or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(t.vigil_alarms > 0);
+        }
+        let per_subject: Vec<String> = subjects
+            .iter()
+            .map(|(s, (n, found))| format!("{s} {:.1} %", 100.0 * share(*found, *n)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nvigil sensitivity per subject: {}",
+            per_subject.join(", ")
+        );
         let falls = self.falls();
         let young = self.daily_activities(AgeGroup::Young);
         let elderly = self.daily_activities(AgeGroup::Elderly);
@@ -265,24 +293,61 @@ impl Evaluation {
             all.vigil_alarms_per_hour(),
             all.classic_alarms_per_hour()
         );
-        let names = |keep: &dyn Fn(&TrialOutcome) -> bool| {
-            self.trials
-                .iter()
-                .filter(|t| keep(t))
-                .map(|t| format!("{}_{}_R{:02}", t.id.code_label(), t.id.subject, t.id.trial))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let _ = writeln!(
-            out,
-            "\nvigil missed: {}",
-            names(&|t| t.id.kind == TrialKind::Fall && t.vigil_alarms == 0)
-        );
-        let _ = writeln!(
-            out,
-            "vigil false alarms: {}",
-            names(&|t| t.id.kind == TrialKind::DailyActivity && t.vigil_alarms > 0)
-        );
         out
     }
+}
+
+fn trial_name(t: &TrialOutcome) -> String {
+    format!("{}_R{:02}", t.id.subject, t.id.trial)
+}
+
+/// SisFall's description of each activity code (from its `Readme.txt`).
+pub fn activity_name(kind: TrialKind, code: u8) -> &'static str {
+    const FALLS: [&str; 15] = [
+        "forward, walking, slip",
+        "backward, walking, slip",
+        "lateral, walking, slip",
+        "forward, walking, trip",
+        "forward, jogging, trip",
+        "vertical, walking, fainting",
+        "walking, fainting, hands on a table",
+        "forward, trying to get up",
+        "lateral, trying to get up",
+        "forward, trying to sit down",
+        "backward, trying to sit down",
+        "lateral, trying to sit down",
+        "forward, sitting, fainting or asleep",
+        "backward, sitting, fainting or asleep",
+        "lateral, sitting, fainting or asleep",
+    ];
+    const DAILY: [&str; 19] = [
+        "walking slowly",
+        "walking quickly",
+        "jogging slowly",
+        "jogging quickly",
+        "stairs up and down slowly",
+        "stairs up and down quickly",
+        "sit slowly in a half-height chair, get up",
+        "sit quickly in a half-height chair, get up",
+        "sit slowly in a low chair, get up",
+        "sit quickly in a low chair, get up",
+        "sitting, try to get up, collapse into chair",
+        "sitting, lie down slowly, sit up",
+        "sitting, lie down quickly, sit up",
+        "on the back, turn to the side and back",
+        "standing, bend at the knees, get up",
+        "standing, bend without the knees, get up",
+        "get into a car, sit, get out",
+        "stumble while walking",
+        "gently jump (reach a high object)",
+    ];
+    let table: &[&str] = match kind {
+        TrialKind::Fall => &FALLS,
+        TrialKind::DailyActivity => &DAILY,
+    };
+    usize::from(code)
+        .checked_sub(1)
+        .and_then(|i| table.get(i))
+        .copied()
+        .unwrap_or("(unknown code)")
 }

@@ -54,7 +54,7 @@ mod history;
 #[cfg(test)]
 mod tests;
 
-pub use detector::FallDetector;
+pub use detector::{FallDetector, PROCESSING_RATE_HZ};
 
 /// One accelerometer sample in milli-g (1 g = 1000; the LIS3DH's ±16 g range fits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
