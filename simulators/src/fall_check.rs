@@ -159,7 +159,7 @@ pub fn check_trace(input: impl BufRead, rate_hz: u16) -> Result<CheckOutcome, Tr
         outcome.fall = outcome.fall.or(fall);
         collect(&detector, &mut seen, &mut outcome.assessments);
     }
-    let fall = detector.finish(previous_ms.unwrap_or(0));
+    let fall = detector.finish();
     outcome.fall = outcome.fall.or(fall);
     collect(&detector, &mut seen, &mut outcome.assessments);
     Ok(outcome)

@@ -223,7 +223,7 @@ pub fn run_vigil(config: FallConfig, samples_g: &[[f64; 3]], rate_hz: u32) -> De
         }
         collect(&detector, &mut run, &mut seen);
     }
-    if let Some(fall) = detector.finish(last_ms) {
+    if let Some(fall) = detector.finish() {
         run.alarms_ms.push(fall.impact_at_ms);
     }
     collect(&detector, &mut run, &mut seen);

@@ -72,6 +72,7 @@ pub struct FallDetector {
     phase: Phase,
     last_assessment: Option<FallAssessment>,
     assessments: u32,
+    time_anomalies: u32,
 }
 
 impl FallDetector {
@@ -95,6 +96,7 @@ impl FallDetector {
             phase: Phase::Watching,
             last_assessment: None,
             assessments: 0,
+            time_anomalies: 0,
         }
     }
 
@@ -116,6 +118,12 @@ impl FallDetector {
     /// How many impact candidates have been decided so far.
     pub fn assessments(&self) -> u32 {
         self.assessments
+    }
+
+    /// Samples whose time went backwards or jumped by more than a second since the
+    /// previous one (a clock or driver fault); each is processed as a 1 ms or 1 s step.
+    pub fn time_anomalies(&self) -> u32 {
+        self.time_anomalies
     }
 
     /// Feeds one sample taken at monotonic time `now_ms`. Returns a detection once per
@@ -143,9 +151,9 @@ impl FallDetector {
 
     /// Input has ended (a recording, not a pendant): judges a candidate still being
     /// observed on what was observed, if that is at least
-    /// [`FallConfig::min_observe_at_end_ms`].
-    pub fn finish(&mut self, now_ms: u64) -> Option<FallDetection> {
-        let _ = now_ms;
+    /// [`FallConfig::min_observe_at_end_ms`]; otherwise records it as
+    /// [`Verdict::Undecided`].
+    pub fn finish(&mut self) -> Option<FallDetection> {
         match self.phase {
             Phase::Watching | Phase::Refractory { .. } => None,
             Phase::Settling(candidate) | Phase::Observing(candidate) => {
@@ -164,9 +172,13 @@ impl FallDetector {
 
     fn handle_tick(&mut self, now_ms: u64, v: [i16; 3]) -> Option<FallDetection> {
         let dt_ms = match self.last_tick_ms {
-            Some(last) => u32::try_from(now_ms.saturating_sub(last))
-                .unwrap_or(u32::MAX)
-                .clamp(1, 1000),
+            Some(last) => {
+                let elapsed = now_ms.saturating_sub(last);
+                if elapsed == 0 || elapsed > 1000 {
+                    self.time_anomalies = self.time_anomalies.saturating_add(1);
+                }
+                u32::try_from(elapsed).unwrap_or(u32::MAX).clamp(1, 1000)
+            }
             None => self.nominal_tick_ms,
         };
         self.last_tick_ms = Some(now_ms);

@@ -308,10 +308,7 @@ fn finish_judges_a_candidate_on_the_observation_there_is() {
     let mut rig = Rig::at_50_hz();
     rig.fall(3000, 1000 + 600);
     assert_eq!(rig.count, 0);
-    let fall = rig
-        .detector
-        .finish(rig.now_ms)
-        .expect("judged at the end of input");
+    let fall = rig.detector.finish().expect("judged at the end of input");
     assert_eq!(fall.impact_at_ms, 3500);
 }
 
@@ -319,16 +316,12 @@ fn finish_judges_a_candidate_on_the_observation_there_is() {
 fn finish_with_too_little_observation_is_undecided() {
     let mut rig = Rig::at_50_hz();
     rig.fall(3000, 1000 + 300);
-    assert_eq!(rig.detector.finish(rig.now_ms), None);
+    assert_eq!(rig.detector.finish(), None);
     assert_eq!(
         rig.detector.last_assessment().map(|a| a.verdict),
         Some(Verdict::Undecided)
     );
-    assert_eq!(
-        rig.detector.finish(rig.now_ms),
-        None,
-        "finish is idempotent"
-    );
+    assert_eq!(rig.detector.finish(), None, "finish is idempotent");
 }
 
 #[test]
@@ -351,4 +344,35 @@ fn faster_input_is_averaged_to_the_processing_rate() {
 fn detector_state_fits_a_small_board() {
     let size = core::mem::size_of::<FallDetector>();
     assert!(size <= 1024, "FallDetector takes {size} bytes");
+}
+
+#[test]
+fn time_going_backwards_or_jumping_is_counted_and_survived() {
+    let mut detector = FallDetector::new(FallConfig::default());
+    assert_eq!(detector.handle_sample(1000, UPRIGHT), None);
+    assert_eq!(detector.handle_sample(500, UPRIGHT), None); // backwards
+    assert_eq!(detector.handle_sample(500, UPRIGHT), None); // no time passed
+    assert_eq!(detector.handle_sample(10_000, UPRIGHT), None); // 9.5 s gap
+    assert_eq!(detector.handle_sample(u64::MAX, UPRIGHT), None); // gap
+    assert_eq!(
+        detector.handle_sample(10_020, AccelMg::new(0, 0, 3000)),
+        None
+    ); // backwards
+    assert_eq!(detector.time_anomalies(), 5);
+}
+
+#[test]
+fn full_scale_samples_at_the_end_of_time_do_not_panic() {
+    let mut detector = FallDetector::new(FallConfig {
+        sample_rate_hz: 1000,
+        ..FallConfig::default()
+    });
+    let extremes = [
+        AccelMg::new(i16::MIN, i16::MIN, i16::MIN),
+        AccelMg::new(i16::MAX, i16::MAX, i16::MAX),
+    ];
+    for i in 0..20_000u64 {
+        let _ = detector.handle_sample(u64::MAX - 20_000 + i, extremes[(i % 2) as usize]);
+    }
+    let _ = detector.finish();
 }
