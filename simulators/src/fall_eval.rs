@@ -215,10 +215,8 @@ pub fn run_vigil(config: FallConfig, samples_g: &[[f64; 3]], rate_hz: u32) -> De
             }
         }
     };
-    let mut last_ms = 0;
     for (i, &g) in samples_g.iter().enumerate() {
-        last_ms = sample_time_ms(i, rate_hz);
-        if let Some(fall) = detector.handle_sample(last_ms, to_accel_mg(g)) {
+        if let Some(fall) = detector.handle_sample(sample_time_ms(i, rate_hz), to_accel_mg(g)) {
             run.alarms_ms.push(fall.impact_at_ms);
         }
         collect(&detector, &mut run, &mut seen);
