@@ -17,12 +17,6 @@ impl VecSum {
         self.z += i64::from(z);
     }
 
-    pub(crate) fn add_sum(&mut self, other: &VecSum) {
-        self.x += other.x;
-        self.y += other.y;
-        self.z += other.z;
-    }
-
     pub(crate) fn is_zero(&self) -> bool {
         self.x == 0 && self.y == 0 && self.z == 0
     }

@@ -4,8 +4,10 @@
 
 use super::geometry::VecSum;
 
-/// Ticks of magnitude history kept: 1.28 s at the 50 Hz processing rate.
-pub(crate) const MAGNITUDE_TICKS: usize = 64;
+/// Ticks of magnitude history kept. Rounding the decimation keeps the processing rate
+/// below 75 Hz whatever the input rate, so 80 ticks always cover the one-second
+/// pre-impact window (1.6 s at 50 Hz).
+pub(crate) const MAGNITUDE_TICKS: usize = 80;
 /// Length of one posture block.
 pub(crate) const POSTURE_BLOCK_MS: u32 = 250;
 /// Posture blocks kept: 3 s.
@@ -51,9 +53,12 @@ impl MagnitudeHistory {
 }
 
 /// A closed posture block: the sum of the vectors in it and when it ended.
+///
+/// `i32` sums suffice: a 250 ms block holds at most 19 ticks at the highest processing
+/// rate (under 75 Hz), and 19 · 32 768 is far below 2³¹.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct PostureBlock {
-    pub sum: VecSum,
+    pub sum: [i32; 3],
     pub end_ms: u64,
 }
 
@@ -70,7 +75,7 @@ pub(crate) struct PostureHistory {
 impl PostureHistory {
     pub(crate) const fn new() -> Self {
         const EMPTY: PostureBlock = PostureBlock {
-            sum: VecSum { x: 0, y: 0, z: 0 },
+            sum: [0; 3],
             end_ms: 0,
         };
         Self {
@@ -87,7 +92,7 @@ impl PostureHistory {
         self.open_ms += dt_ms;
         if self.open_ms >= POSTURE_BLOCK_MS {
             self.blocks[self.next] = PostureBlock {
-                sum: self.open,
+                sum: [self.open.x, self.open.y, self.open.z].map(saturate_i32),
                 end_ms: now_ms,
             };
             self.next = (self.next + 1) % POSTURE_BLOCKS;
@@ -103,9 +108,14 @@ impl PostureHistory {
         for back in 1..=self.len {
             let block = &self.blocks[(self.next + POSTURE_BLOCKS - back) % POSTURE_BLOCKS];
             if block.end_ms >= from_ms && block.end_ms <= to_ms {
-                total.add_sum(&block.sum);
+                let [x, y, z] = block.sum;
+                total.add(x, y, z);
             }
         }
         total
     }
+}
+
+fn saturate_i32(v: i64) -> i32 {
+    i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
 }

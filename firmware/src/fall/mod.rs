@@ -1,6 +1,6 @@
 //! Fall detection for the call pendant: a sans-IO state machine over accelerometer
 //! samples, integer arithmetic only (bit-identical on the host and the board), under
-//! 1 KiB of state (968 bytes on x86-64).
+//! 1 KiB of state (936 bytes on x86-64).
 //!
 //! # Physics
 //!

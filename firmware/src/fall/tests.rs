@@ -376,3 +376,33 @@ fn full_scale_samples_at_the_end_of_time_do_not_panic() {
     }
     let _ = detector.finish();
 }
+
+#[test]
+fn the_descent_window_covers_a_full_second_at_any_input_rate() {
+    for rate in [25u16, 50, 60, 74, 99, 124, 149, 200, 1000] {
+        let mut detector = FallDetector::new(FallConfig {
+            sample_rate_hz: rate,
+            min_descent_mm_s: 0,
+            ..FallConfig::default()
+        });
+        let period_us = 1_000_000 / u64::from(rate);
+        let mut n = 0u64;
+        let mut feed = |detector: &mut FallDetector, sample: AccelMg, ms: u64| {
+            for _ in 0..ms * 1000 / period_us {
+                let _ = detector.handle_sample(n * period_us / 1000, sample);
+                n += 1;
+            }
+        };
+        feed(&mut detector, UPRIGHT, 3000);
+        // 1.2 s at 0 g: only the last second counts.
+        feed(&mut detector, AccelMg::new(0, 0, 0), 1200);
+        feed(&mut detector, AccelMg::new(0, 0, 3000), 60);
+        feed(&mut detector, LYING, 6000);
+        let descent = detector.last_assessment().expect("assessed").descent_mm_s;
+        // 1 g for 1 s is 9807 mm/s; the window ends on a whole tick.
+        assert!(
+            (9300..=10_300).contains(&descent),
+            "{rate} Hz: {descent} mm/s"
+        );
+    }
+}
