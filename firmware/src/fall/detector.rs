@@ -330,7 +330,19 @@ impl FallDetector {
             min_mg: if min_mg == u32::MAX { 0 } else { min_mg },
             free_fall_ms,
             descent_mm_s,
-            posture: self.postures.sum_ending_within(from, to),
+            posture: self.posture_before(from, to),
+        }
+    }
+
+    /// The posture over the blocks ending within `[from, to]`; with less history than
+    /// that (just switched on, or a recording that starts shortly before the impact),
+    /// the oldest block there is, the nearest to "before the fall" available.
+    fn posture_before(&self, from: u64, to: u64) -> VecSum {
+        let window = self.postures.sum_ending_within(from, to);
+        if window.is_zero() {
+            self.postures.oldest().unwrap_or_default()
+        } else {
+            window
         }
     }
 

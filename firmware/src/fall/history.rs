@@ -102,6 +102,17 @@ impl PostureHistory {
         }
     }
 
+    /// The oldest closed block's sum, if any block has closed.
+    pub(crate) fn oldest(&self) -> Option<VecSum> {
+        if self.len == 0 {
+            return None;
+        }
+        let [x, y, z] = self.blocks[(self.next + POSTURE_BLOCKS - self.len) % POSTURE_BLOCKS].sum;
+        let mut sum = VecSum::default();
+        sum.add(x, y, z);
+        Some(sum)
+    }
+
     /// Sum of the closed blocks that ended within `[from_ms, to_ms]`.
     pub(crate) fn sum_ending_within(&self, from_ms: u64, to_ms: u64) -> VecSum {
         let mut total = VecSum::default();

@@ -27,7 +27,7 @@
 //!    - *free fall*: time with `|a| < 0.6 g` in that second (reported, not required:
 //!      many real falls never come near 0 g at the waist or chest);
 //!    - *posture before*: the mean gravity vector over the blocks ending 2.5 s to
-//!      0.75 s before the impact.
+//!      0.75 s before the impact (with less history, the oldest block there is).
 //! 3. **Observing** (`observe_ms`, 3 s): the mean gravity vector (posture after) and
 //!    how many ticks were still (the vector changed by at most `still_band_mg`, 60 mg,
 //!    since the previous tick; offset-free, so a badly calibrated sensor lying still

@@ -292,15 +292,29 @@ fn reset_forgets_a_candidate_in_progress() {
 }
 
 #[test]
-fn an_impact_with_no_history_has_no_posture_to_compare() {
+fn an_impact_with_less_than_a_posture_block_of_history_has_no_posture_to_compare() {
     let mut rig = Rig::at_50_hz();
-    rig.feed(DROPPING, 500)
+    rig.feed(DROPPING, 200)
         .feed(AccelMg::new(0, 0, 3000), 20)
         .feed(LYING, 10_000);
     assert_eq!(rig.count, 0);
     let assessment = rig.detector.last_assessment().copied().expect("assessed");
     assert_eq!(assessment.orientation_change_deg, None);
     assert_eq!(assessment.verdict, Verdict::NoOrientationChange);
+}
+
+#[test]
+fn an_impact_soon_after_the_start_compares_with_the_oldest_posture() {
+    // 0.3 s upright, 0.4 s dropping: no block ends in the usual window (2.5 s to 0.75 s
+    // before the impact at 700 ms); the oldest block, closed at 240 ms, is upright.
+    let mut rig = Rig::at_50_hz();
+    rig.feed(UPRIGHT, 300)
+        .feed(DROPPING, 400)
+        .feed(AccelMg::new(0, 0, 3000), 20)
+        .feed(LYING, 10_000);
+    let assessment = rig.detector.last_assessment().copied().expect("assessed");
+    assert_eq!(assessment.orientation_change_deg, Some(90));
+    assert_eq!(rig.count, 1);
 }
 
 #[test]
