@@ -18,14 +18,30 @@ pub enum SimCommand {
         /// The pendant's sample rate the recordings are resampled to, Hz.
         #[arg(long, default_value_t = 50)]
         rate: u32,
+        /// Which of SisFall's accelerometers to read: adxl345 or mma8451q.
+        #[arg(long, default_value = "adxl345")]
+        sensor: fall_eval::Sensor,
+        /// How to reach the rate: average (anti-aliased) or pick (plain decimation).
+        #[arg(long, default_value = "average")]
+        resampling: fall_eval::Resampling,
     },
 }
 
 pub fn run(command: SimCommand) -> ExitCode {
     match command {
-        SimCommand::FallEval { data, rate } => {
+        SimCommand::FallEval {
+            data,
+            rate,
+            sensor,
+            resampling,
+        } => {
             let dir = data.unwrap_or_else(fall_eval::default_data_dir);
-            match fall_eval::evaluate(&dir, rate, FallConfig::default()) {
+            let setup = fall_eval::EvalSetup {
+                rate_hz: rate,
+                sensor,
+                resampling,
+            };
+            match fall_eval::evaluate_with(&dir, &setup, FallConfig::default()) {
                 Ok(evaluation) => {
                     print!("{}", evaluation.table());
                     ExitCode::SUCCESS

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use vigil_firmware::fall::{AccelMg, FallAssessment, FallConfig, FallDetector};
 
 pub use crate::fall_classic::ClassicDetector;
-pub use crate::fall_report::{evaluate, Evaluation, GroupSummary, TrialOutcome};
+pub use crate::fall_report::{
+    evaluate, evaluate_with, EvalSetup, Evaluation, GroupSummary, TrialOutcome,
+};
 
 /// SisFall's sample rate.
 pub const SISFALL_RATE_HZ: f64 = 200.0;
@@ -116,8 +118,51 @@ impl TrialId {
     }
 }
 
+/// SisFall's two accelerometers (both on the same waist-worn board).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sensor {
+    /// Columns 1–3: 13 bits, ±16 g. The one the figures are reported on.
+    #[default]
+    Adxl345,
+    /// Columns 7–9: 14 bits, ±8 g.
+    Mma8451q,
+}
+
+impl Sensor {
+    fn first_column(self) -> usize {
+        match self {
+            Sensor::Adxl345 => 0,
+            Sensor::Mma8451q => 6,
+        }
+    }
+
+    /// g per raw count: `2 · range / 2^bits`.
+    fn g_per_count(self) -> f64 {
+        match self {
+            Sensor::Adxl345 => 32.0 / 8192.0,
+            Sensor::Mma8451q => 16.0 / 16384.0,
+        }
+    }
+}
+
+impl std::str::FromStr for Sensor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "adxl345" => Ok(Sensor::Adxl345),
+            "mma8451q" => Ok(Sensor::Mma8451q),
+            _ => Err(format!("expected adxl345 or mma8451q, found {s:?}")),
+        }
+    }
+}
+
 /// Reads one SisFall file: the ADXL345 columns, in g.
 pub fn load_trial(path: &Path) -> Result<Vec<[f64; 3]>, EvalError> {
+    load_trial_from(path, Sensor::Adxl345)
+}
+
+/// Reads one SisFall file: `sensor`'s columns, in g.
+pub fn load_trial_from(path: &Path, sensor: Sensor) -> Result<Vec<[f64; 3]>, EvalError> {
     let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
         path: path.to_owned(),
         source,
@@ -134,21 +179,67 @@ pub fn load_trial(path: &Path) -> Result<Vec<[f64; 3]>, EvalError> {
             found: trimmed.chars().take(80).collect(),
         };
         let body = trimmed.strip_suffix(';').ok_or_else(parse_error)?;
-        let mut fields = body.split(',').map(|f| f.trim().parse::<i32>());
-        let mut adxl = [0.0; 3];
-        for axis in &mut adxl {
-            let raw = fields
-                .next()
-                .ok_or_else(parse_error)?
-                .map_err(|_| parse_error())?;
-            *axis = f64::from(raw) * 32.0 / 8192.0;
+        let mut raw = [0i32; 9];
+        let mut fields = body.split(',');
+        for value in &mut raw {
+            let field = fields.next().ok_or_else(parse_error)?;
+            *value = field.trim().parse().map_err(|_| parse_error())?;
         }
-        if fields.count() != 6 {
+        if fields.next().is_some() {
             return Err(parse_error());
         }
-        samples.push(adxl);
+        let first = sensor.first_column();
+        let scale = sensor.g_per_count();
+        samples.push([0, 1, 2].map(|axis| f64::from(raw[first + axis]) * scale));
     }
     Ok(samples)
+}
+
+/// How a recording is brought down to the pendant's rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resampling {
+    /// Average each output period (anti-aliased, what the figures use).
+    #[default]
+    Average,
+    /// Keep the sample at the start of each output period (no anti-aliasing: sharper
+    /// peaks, as a tool that simply decimates would feed `vigil fall-check`).
+    Pick,
+}
+
+impl std::str::FromStr for Resampling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "average" => Ok(Resampling::Average),
+            "pick" => Ok(Resampling::Pick),
+            _ => Err(format!("expected average or pick, found {s:?}")),
+        }
+    }
+}
+
+/// Resamples with `mode`.
+pub fn resample_with(
+    samples: &[[f64; 3]],
+    from_hz: f64,
+    to_hz: f64,
+    mode: Resampling,
+) -> Vec<[f64; 3]> {
+    match mode {
+        Resampling::Average => resample(samples, from_hz, to_hz),
+        Resampling::Pick => {
+            if samples.is_empty() || from_hz <= 0.0 || to_hz <= 0.0 {
+                return Vec::new();
+            }
+            let outputs = (samples.len() as f64 / from_hz * to_hz).floor() as usize;
+            (0..outputs)
+                .filter_map(|k| {
+                    samples
+                        .get(((k as f64) * from_hz / to_hz).round() as usize)
+                        .copied()
+                })
+                .collect()
+        }
+    }
 }
 
 /// Resamples by averaging every input sample that falls in each output period (an
@@ -297,6 +388,21 @@ mod tests {
         let out = resample(&input, 200.0, 50.0);
         assert_eq!(out, vec![[1.5, 0.0, 1.0], [5.5, 0.0, 1.0]]);
         assert!(resample(&[], 200.0, 50.0).is_empty());
+        let picked = resample_with(&input, 200.0, 50.0, Resampling::Pick);
+        assert_eq!(picked, vec![[0.0, 0.0, 1.0], [4.0, 0.0, 1.0]]);
+    }
+
+    #[test]
+    fn the_mma8451q_columns_are_scaled_for_their_range() {
+        let dir = std::env::temp_dir().join(format!("vigil-sisfall-mma-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("t.txt");
+        std::fs::write(&path, "256,0,0,0,0,0,1024,-2048,0;\n").expect("write");
+        let samples = load_trial_from(&path, Sensor::Mma8451q).expect("parses");
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(samples, vec![[1.0, -2.0, 0.0]]);
+        assert_eq!("MMA8451Q".parse::<Sensor>(), Ok(Sensor::Mma8451q));
+        assert!("lis3dh".parse::<Sensor>().is_err());
     }
 
     #[test]
@@ -319,7 +425,7 @@ mod tests {
     #[test]
     fn summaries_count_sensitivity_quiet_trials_and_alarms_per_hour() {
         let evaluation = Evaluation {
-            rate_hz: 50,
+            setup: EvalSetup::default(),
             trials: vec![
                 outcome("F01_SA01_R01.txt", 1, 0, 15.0),
                 outcome("F01_SA01_R02.txt", 0, 1, 15.0),

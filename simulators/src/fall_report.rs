@@ -7,8 +7,8 @@ use std::path::Path;
 use vigil_firmware::fall::FallConfig;
 
 use crate::fall_eval::{
-    load_trial, resample, run_vigil, AgeGroup, ClassicDetector, EvalError, TrialId, TrialKind,
-    SISFALL_RATE_HZ,
+    load_trial_from, resample_with, run_vigil, AgeGroup, ClassicDetector, EvalError, Resampling,
+    Sensor, TrialId, TrialKind, SISFALL_RATE_HZ,
 };
 
 /// What each detector did on one trial.
@@ -83,13 +83,49 @@ fn per_hour(count: usize, hours: f64) -> f64 {
 /// The whole evaluation.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
-    pub rate_hz: u32,
+    pub setup: EvalSetup,
     pub trials: Vec<TrialOutcome>,
 }
 
+/// How the recordings are read and resampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalSetup {
+    /// The pendant's sample rate, Hz.
+    pub rate_hz: u32,
+    pub sensor: Sensor,
+    pub resampling: Resampling,
+}
+
+impl Default for EvalSetup {
+    fn default() -> Self {
+        Self {
+            rate_hz: 50,
+            sensor: Sensor::default(),
+            resampling: Resampling::default(),
+        }
+    }
+}
+
 /// Evaluates both detectors over every trial under `dir` (searched one level deep) at
-/// `rate_hz`.
+/// `rate_hz`, on the ADXL345 columns, averaged down to the rate.
 pub fn evaluate(dir: &Path, rate_hz: u32, config: FallConfig) -> Result<Evaluation, EvalError> {
+    evaluate_with(
+        dir,
+        &EvalSetup {
+            rate_hz,
+            ..EvalSetup::default()
+        },
+        config,
+    )
+}
+
+/// Evaluates both detectors over every trial under `dir` with `setup`.
+pub fn evaluate_with(
+    dir: &Path,
+    setup: &EvalSetup,
+    config: FallConfig,
+) -> Result<Evaluation, EvalError> {
+    let rate_hz = setup.rate_hz;
     if !(1..=1000).contains(&rate_hz) {
         return Err(EvalError::BadRate(rate_hz));
     }
@@ -106,8 +142,13 @@ pub fn evaluate(dir: &Path, rate_hz: u32, config: FallConfig) -> Result<Evaluati
     let classic = ClassicDetector::default();
     let mut trials = Vec::with_capacity(files.len());
     for (id, path) in files {
-        let samples = load_trial(&path)?;
-        let resampled = resample(&samples, SISFALL_RATE_HZ, f64::from(rate_hz));
+        let samples = load_trial_from(&path, setup.sensor)?;
+        let resampled = resample_with(
+            &samples,
+            SISFALL_RATE_HZ,
+            f64::from(rate_hz),
+            setup.resampling,
+        );
         let vigil = run_vigil(config, &resampled, rate_hz);
         trials.push(TrialOutcome {
             duration_s: samples.len() as f64 / SISFALL_RATE_HZ,
@@ -116,7 +157,10 @@ pub fn evaluate(dir: &Path, rate_hz: u32, config: FallConfig) -> Result<Evaluati
             id,
         });
     }
-    Ok(Evaluation { rate_hz, trials })
+    Ok(Evaluation {
+        setup: *setup,
+        trials,
+    })
 }
 
 fn collect_trials(
@@ -164,10 +208,18 @@ impl Evaluation {
     /// The figures as a plain-text report.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        let sensor = match self.setup.sensor {
+            Sensor::Adxl345 => "ADXL345",
+            Sensor::Mma8451q => "MMA8451Q",
+        };
+        let resampling = match self.setup.resampling {
+            Resampling::Average => "averaged",
+            Resampling::Pick => "decimated without averaging",
+        };
         let _ = writeln!(
             out,
-            "Fall detection on SisFall (ADXL345, resampled to {} Hz)",
-            self.rate_hz
+            "Fall detection on SisFall ({sensor}, {resampling} to {} Hz)",
+            self.setup.rate_hz
         );
         let _ = writeln!(out, "vigil = the firmware's FallDetector; classic = free fall < 0.6 g, impact > 2.5 g, posture > 45°, still\n");
         let mut by_code: BTreeMap<(TrialKind, u8), Vec<&TrialOutcome>> = BTreeMap::new();
