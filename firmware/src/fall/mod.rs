@@ -14,7 +14,7 @@
 //!
 //! 0. **Decimation.** Input faster than 50 Hz is averaged in blocks down to about 50 Hz
 //!    (the processing rate), so thresholds mean the same at every input rate.
-//! 1. **Watching.** Every tick goes into two small histories: 1.28 s of `|a|` and 3 s of
+//! 1. **Watching.** Every tick goes into two small histories: 1.6 s of `|a|` and 3 s of
 //!    250 ms posture blocks (mean gravity vectors). A tick with `|a| ≥ impact_mg`
 //!    (2.1 g) opens an impact candidate.
 //! 2. **Settling** (`settle_ms`, 1 s after the impact). A larger peak in this time
