@@ -190,3 +190,27 @@ fn windows_line_endings_and_blank_lines_are_accepted() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(last_line(&run.stdout), "FALL");
 }
+
+#[test]
+fn real_sisfall_recordings_through_the_command() {
+    let dir = vigil_sim::fall_eval::default_data_dir();
+    if !dir.is_dir() {
+        eprintln!(
+            "SKIPPED: SisFall data not found at {} (set VIGIL_DATA_DIR)",
+            dir.display()
+        );
+        return;
+    }
+    for (file, expected) in [
+        ("SA01/F01_SA01_R01.txt", "FALL"),
+        ("SA02/F09_SA02_R01.txt", "FALL"),
+        ("SA01/D19_SA01_R01.txt", "NOFALL"),
+        ("SE01/D11_SE01_R01.txt", "NOFALL"),
+    ] {
+        let samples = vigil_sim::fall_eval::load_trial(&dir.join(file)).expect("readable");
+        let trace = vigil_sim::fall_eval::resample(&samples, 200.0, 50.0);
+        let run = fall_check(&["--rate", "50"], &csv(&trace, 50));
+        assert_eq!(run.code, Some(0), "{file}: {}", run.stderr);
+        assert_eq!(last_line(&run.stdout), expected, "{file}: {}", run.stderr);
+    }
+}

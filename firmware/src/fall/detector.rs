@@ -257,14 +257,16 @@ impl FallDetector {
     ) -> (Phase, Option<FallDetection>) {
         let obs = &mut candidate.observation;
         obs.posture.add(x, y, z);
-        obs.observed_ms += dt_ms;
-        obs.square_sum += [x, y, z]
+        // Saturating: a misconfigured, endless observation must not overflow.
+        obs.observed_ms = obs.observed_ms.saturating_add(dt_ms);
+        let squares: u64 = [x, y, z]
             .iter()
             .map(|&c| u64::from((c * c).unsigned_abs()))
-            .sum::<u64>();
-        obs.ticks += 1;
+            .sum();
+        obs.square_sum = obs.square_sum.saturating_add(squares);
+        obs.ticks = obs.ticks.saturating_add(1);
         if jerk_mg <= self.config.still_band_mg {
-            obs.still_ms += dt_ms;
+            obs.still_ms = obs.still_ms.saturating_add(dt_ms);
         }
         if obs.observed_ms < self.config.observe_ms {
             return (Phase::Observing(candidate), None);

@@ -420,3 +420,73 @@ fn the_descent_window_covers_a_full_second_at_any_input_rate() {
         );
     }
 }
+
+/// xorshift64: deterministic pseudo-random input for the robustness test.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn random_samples_times_and_configs_never_panic_and_report_at_most_once_per_refractory_time() {
+    let mut seed = 0x5eed_fa11_u64;
+    for _ in 0..200 {
+        let r = |seed: &mut u64, bound: u64| next(seed) % bound;
+        let config = FallConfig {
+            sample_rate_hz: r(&mut seed, 2000) as u16,
+            impact_mg: r(&mut seed, 40_000) as u32,
+            free_fall_mg: r(&mut seed, 2000) as u32,
+            pre_window_ms: r(&mut seed, 5000) as u32,
+            min_descent_mm_s: r(&mut seed, 5000) as u32,
+            posture_before_from_ms: r(&mut seed, 10_000) as u32,
+            posture_before_to_ms: r(&mut seed, 10_000) as u32,
+            settle_ms: if r(&mut seed, 10) == 0 {
+                u32::MAX
+            } else {
+                r(&mut seed, 5000) as u32
+            },
+            observe_ms: if r(&mut seed, 10) == 0 {
+                u32::MAX
+            } else {
+                r(&mut seed, 5000) as u32
+            },
+            min_orientation_change_deg: r(&mut seed, 200) as u16,
+            still_band_mg: r(&mut seed, 500) as u32,
+            min_still_pct: r(&mut seed, 150) as u32,
+            min_observe_at_end_ms: r(&mut seed, 5000) as u32,
+            refractory_ms: r(&mut seed, 20_000) as u32 + 1,
+        };
+        let mut detector = FallDetector::new(config);
+        let mut now_ms = r(&mut seed, 1 << 40);
+        let mut last_report: Option<u64> = None;
+        for _ in 0..2000 {
+            now_ms = match r(&mut seed, 100) {
+                0 => now_ms.saturating_sub(r(&mut seed, 5000)),
+                1 => now_ms.saturating_add(r(&mut seed, 100_000)),
+                _ => now_ms.saturating_add(r(&mut seed, 40)),
+            };
+            let axis = |seed: &mut u64| match next(seed) % 4 {
+                0 => i16::MIN,
+                1 => i16::MAX,
+                _ => (next(seed) % 8000) as i16 - 4000,
+            };
+            let sample = AccelMg::new(axis(&mut seed), axis(&mut seed), axis(&mut seed));
+            if detector.handle_sample(now_ms, sample).is_some() {
+                if let Some(previous) = last_report {
+                    assert!(
+                        now_ms.saturating_sub(previous) >= u64::from(config.refractory_ms)
+                            || now_ms < previous,
+                        "two reports within the refractory time: {config:?}"
+                    );
+                }
+                last_report = Some(now_ms);
+            }
+        }
+        let _ = detector.finish();
+        if let Some(a) = detector.last_assessment() {
+            assert!(a.orientation_change_deg.is_none_or(|d| d <= 180));
+        }
+    }
+}
