@@ -140,6 +140,7 @@ pub struct FallConfig {
     /// The posture before the fall is the mean gravity direction over the blocks ending
     /// between `posture_before_from_ms` and `posture_before_to_ms` before the impact.
     pub posture_before_from_ms: u32,
+    /// See [`posture_before_from_ms`](Self::posture_before_from_ms), ms.
     pub posture_before_to_ms: u32,
     /// Time after the impact onset for the body to come to rest, ms; the impact peak is
     /// searched during it.
