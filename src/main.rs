@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod fall_check;
+mod sim_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "vigil",
@@ -25,7 +28,12 @@ enum Command {
     /// Run an edge gateway.
     Gateway,
     /// Simulate homes and facilities, run scenarios, evaluate detection.
-    Sim,
+    Sim {
+        #[command(subcommand)]
+        command: sim_cmd::SimCommand,
+    },
+    /// Run the pendant's fall detector over one trace on stdin; prints FALL or NOFALL.
+    FallCheck(fall_check::FallCheckArgs),
     /// Benchmarks that print figures.
     Bench,
 }
@@ -41,7 +49,8 @@ fn main() -> ExitCode {
         Command::Demo => not_built_yet("demo", 7),
         Command::Server => not_built_yet("server", 4),
         Command::Gateway => not_built_yet("gateway", 6),
-        Command::Sim => not_built_yet("sim", 7),
+        Command::Sim { command } => sim_cmd::run(command),
+        Command::FallCheck(args) => fall_check::run(args),
         Command::Bench => not_built_yet("bench", 4),
     }
 }
