@@ -18,6 +18,9 @@ use vigil_protocol::{FireReport, SensorKind, SignalClass, UplinkBody, UplinkFram
 use crate::frame::FrameStamper;
 use crate::hal::Millis;
 
+/// The largest frame a fire node makes, encoded; the size of its spool's slots.
+pub const MAX_FRAME_BYTES: usize = 144;
+
 /// One reading of a sensor, in its kind's unit ([`SensorKind::unit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SensorReading {

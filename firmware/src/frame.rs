@@ -120,3 +120,99 @@ impl HeartbeatSchedule {
         self.next_at
     }
 }
+
+#[cfg(test)]
+mod worst_case {
+    //! The slot sizes boards give their spools hold the largest frame each board can make.
+    extern crate std;
+
+    use vigil_protocol::{
+        ButtonEvent, ButtonKind, FallEvent, FireReport, Heartbeat, MeterReading, SensorKind,
+        SignalClass, ZoneId,
+    };
+
+    use super::*;
+
+    fn longest(body: UplinkBody) -> UplinkFrame {
+        UplinkFrame {
+            device_id: DeviceId::new(&"d".repeat(32)).unwrap(),
+            boot_id: u32::MAX,
+            seq: u32::MAX,
+            uptime_ms: u64::MAX,
+            wall_ms: Some(u64::MAX),
+            body,
+        }
+    }
+
+    fn fits(frame: &UplinkFrame, max: usize) -> usize {
+        let mut buf = [0u8; vigil_protocol::limits::MAX_FRAME_BYTES];
+        let n = frame.encode(&mut buf).unwrap();
+        assert!(n <= max, "{} bytes > {max}: {frame:?}", n);
+        n
+    }
+
+    #[test]
+    fn the_largest_pendant_frames_fit_its_slot_size() {
+        let max = crate::pendant::MAX_FRAME_BYTES;
+        fits(
+            &longest(UplinkBody::Heartbeat(Heartbeat {
+                battery_mv: u16::MAX,
+                rssi_dbm: -128,
+                firmware: vigil_protocol::FirmwareVersion::new(&"9".repeat(24)).unwrap(),
+            })),
+            max,
+        );
+        fits(
+            &longest(UplinkBody::Fall(FallEvent {
+                free_fall_ms: u32::MAX,
+                peak_mg: 200_000,
+                stillness_ms: u32::MAX,
+                orientation_change_deg: 180,
+                cancelled: true,
+            })),
+            max,
+        );
+        fits(
+            &longest(UplinkBody::Button(ButtonEvent {
+                kind: ButtonKind::Cancel,
+                cancels_seq: Some(u32::MAX),
+            })),
+            max,
+        );
+    }
+
+    #[test]
+    fn the_largest_meter_report_fits_its_slot_size() {
+        let n = fits(
+            &longest(UplinkBody::Meter(MeterReading {
+                total_ml: u64::MAX,
+                flow_ml_per_min: u32::MAX,
+                battery_mv: u16::MAX,
+                tamper: true,
+                leak: true,
+                slot_s: 3600,
+                slots_ml: core::iter::repeat_n(u32::MAX, 60).collect(),
+            })),
+            crate::meter::MAX_REPORT_BYTES,
+        );
+        assert!(
+            n > crate::meter::MAX_REPORT_BYTES - 32,
+            "slot size not wasteful"
+        );
+    }
+
+    #[test]
+    fn the_largest_fire_report_fits_its_slot_size() {
+        fits(
+            &longest(UplinkBody::Fire(FireReport {
+                sensor: SensorKind::CableTemperature,
+                value: i32::MIN,
+                unit: SensorKind::CableTemperature.unit(),
+                signal: SignalClass::Supervisory,
+                zone: ZoneId::new(&"z".repeat(32)).unwrap(),
+                self_test: true,
+            })),
+            crate::fire::MAX_FRAME_BYTES,
+        );
+    }
+}

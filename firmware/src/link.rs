@@ -28,8 +28,8 @@ pub struct Activity {
 /// One pass over an open transport: writes what the client has queued, then reads whatever is
 /// ready without blocking. On an error the client is told the transport is gone (it will back
 /// off and ask for a new one); the board then drops the stream.
-pub fn service<S, const N: usize>(
-    client: &mut MqttClient<N>,
+pub fn service<S, const N: usize, const B: usize>(
+    client: &mut MqttClient<N, B>,
     stream: &mut S,
     now: Millis,
 ) -> Result<Activity, LinkError<S::Error>>
@@ -43,8 +43,8 @@ where
     result
 }
 
-fn pump<S, const N: usize>(
-    client: &mut MqttClient<N>,
+fn pump<S, const N: usize, const B: usize>(
+    client: &mut MqttClient<N, B>,
     stream: &mut S,
     now: Millis,
 ) -> Result<Activity, LinkError<S::Error>>

@@ -16,6 +16,10 @@ use crate::debounce::{Debouncer, Edge};
 use crate::frame::FrameStamper;
 use crate::hal::Millis;
 
+/// The largest report a meter makes, encoded (60 slots of the largest values); the size of
+/// its spool's slots.
+pub const MAX_REPORT_BYTES: usize = 416;
+
 /// Meter settings; the report interval, pulses per litre and leak time change by downlink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MeterConfig {

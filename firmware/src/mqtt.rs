@@ -20,11 +20,11 @@ use crate::spool::{Admitted, Spool, SpoolError};
 
 /// Largest MQTT packet this client sends or accepts: a frame, its topic and the headers.
 const MAX_PACKET: usize = MAX_FRAME_BYTES + MAX_TOPIC_LEN + 8;
-const TX_CAPACITY: usize = 2 * MAX_PACKET;
+const TX_CAPACITY: usize = MAX_PACKET + 64;
 const RX_CAPACITY: usize = MAX_PACKET;
 /// Room kept in the transmit buffer for acknowledgements and pings.
 const CONTROL_RESERVE: usize = 16;
-const EVENT_CAPACITY: usize = 8;
+const EVENT_CAPACITY: usize = 4;
 
 /// Timing and limits of the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,16 +118,16 @@ impl Jitter {
     }
 }
 
-/// The client state; `N` is the spool's capacity in frames.
+/// The client state; `N` is the spool's capacity in frames, `B` the largest encoded frame.
 #[derive(Debug)]
-pub struct MqttClient<const N: usize> {
+pub struct MqttClient<const N: usize, const B: usize = MAX_FRAME_BYTES> {
     config: MqttConfig,
     device_id: vigil_protocol::DeviceId,
     boot_id: u32,
     up_topic: String<MAX_TOPIC_LEN>,
     down_topic: String<MAX_TOPIC_LEN>,
     state_topic: String<MAX_TOPIC_LEN>,
-    spool: Spool<N>,
+    spool: Spool<N, B>,
     state: SessionState,
     tx: Vec<u8, TX_CAPACITY>,
     rx: Vec<u8, RX_CAPACITY>,
@@ -143,7 +143,7 @@ pub struct MqttClient<const N: usize> {
     counters: MqttCounters,
 }
 
-impl<const N: usize> MqttClient<N> {
+impl<const N: usize, const B: usize> MqttClient<N, B> {
     /// A client for `device_id` in boot `boot_id`; it asks for its first connection at `now`.
     /// `jitter_seed` must come from an entropy source (radio noise, ADC LSBs, a unique id
     /// mixed with the boot_id): boards seeded alike reconnect in step.
@@ -190,7 +190,7 @@ impl<const N: usize> MqttClient<N> {
         self.counters
     }
 
-    pub fn spool(&self) -> &Spool<N> {
+    pub fn spool(&self) -> &Spool<N, B> {
         &self.spool
     }
 
@@ -225,29 +225,7 @@ impl<const N: usize> MqttClient<N> {
     pub fn handle_transport_open(&mut self, now: Millis) {
         self.tx.clear();
         self.rx.clear();
-        let mut will = [0u8; 64];
-        let will_len = DeviceState {
-            device_id: self.device_id(),
-            online: false,
-            boot_id: self.boot_id,
-        }
-        .encode(&mut will)
-        .unwrap_or(0);
-        let connect = Packet::Connect(Connect {
-            protocol: Protocol::MQTT311,
-            keep_alive: self.config.keep_alive_s,
-            client_id: self.device_id.as_str(),
-            clean_session: true,
-            last_will: Some(LastWill {
-                topic: &self.state_topic,
-                message: &will[..will_len],
-                qos: QoS::AtLeastOnce,
-                retain: true,
-            }),
-            username: None,
-            password: None,
-        });
-        if push_packet(&mut self.tx, &connect).is_err() {
+        if self.send_connect().is_err() {
             self.link_failed(now);
             return;
         }
@@ -337,7 +315,7 @@ impl<const N: usize> MqttClient<N> {
         if keep_alive > 0
             && self.ping_sent.is_none()
             && now >= self.last_tx + keep_alive
-            && push_packet(&mut self.tx, &Packet::Pingreq).is_ok()
+            && self.send_small(SmallPacket::Pingreq).is_ok()
         {
             self.ping_sent = Some(now);
         }
@@ -387,6 +365,7 @@ impl<const N: usize> MqttClient<N> {
         pid
     }
 
+    #[inline(never)]
     fn publish_entry(
         &mut self,
         index: usize,
@@ -398,8 +377,12 @@ impl<const N: usize> MqttClient<N> {
             return Ok(());
         };
         let packet_id = Pid::try_from(pid)?;
-        let mut buf = [0u8; MAX_PACKET];
-        let n = encode_slice(
+        let needed = entry.bytes.len() + self.up_topic.len() + 8;
+        if TX_CAPACITY - self.tx.len() < needed + CONTROL_RESERVE {
+            return Err(mqttrs::Error::WriteZero);
+        }
+        push_packet(
+            &mut self.tx,
             &Packet::Publish(Publish {
                 dup,
                 qospid: QosPid::AtLeastOnce(packet_id),
@@ -407,12 +390,7 @@ impl<const N: usize> MqttClient<N> {
                 topic_name: &self.up_topic,
                 payload: &entry.bytes,
             }),
-            &mut buf,
         )?;
-        if TX_CAPACITY - self.tx.len() < n + CONTROL_RESERVE {
-            return Err(mqttrs::Error::WriteZero);
-        }
-        let _ = self.tx.extend_from_slice(&buf[..n]);
         self.spool.mark_in_flight(index, pid, now);
         Ok(())
     }
@@ -503,6 +481,7 @@ impl<const N: usize> MqttClient<N> {
         }
     }
 
+    #[inline(never)]
     fn handle_packet(&mut self, raw: &[u8], header_len: usize, now: Millis) -> bool {
         // Design: mqttrs indexes its input without bounds checks in a few places (packet ids,
         // PUBLISH payload bounds). Only packet types a client may receive are decoded, and only
@@ -579,38 +558,9 @@ impl<const N: usize> MqttClient<N> {
         self.counters.connects += 1;
         self.failures_in_a_row = 0;
         self.push_event(MqttEvent::Connected);
-        let mut online = [0u8; 64];
-        if let Ok(n) = (DeviceState {
-            device_id: self.device_id(),
-            online: true,
-            boot_id: self.boot_id,
-        })
-        .encode(&mut online)
-        {
-            let _ = push_packet(
-                &mut self.tx,
-                &Packet::Publish(Publish {
-                    dup: false,
-                    qospid: QosPid::AtMostOnce,
-                    retain: true,
-                    topic_name: &self.state_topic,
-                    payload: &online[..n],
-                }),
-            );
-        }
+        self.send_online_state();
         let pid = self.alloc_pid();
-        let mut topics = Vec::<SubscribeTopic, 5>::new();
-        let _ = topics.push(SubscribeTopic {
-            topic_path: self.down_topic.as_str().into(),
-            qos: QoS::AtLeastOnce,
-        });
-        let sub = Pid::try_from(pid).map(|p| {
-            Packet::Subscribe(Subscribe {
-                pid: p,
-                topics: topics.into_iter().collect(),
-            })
-        });
-        match sub.and_then(|s| push_packet(&mut self.tx, &s)) {
+        match self.send_subscribe(pid) {
             Ok(()) => {
                 self.suback_wait = Some((pid, now));
                 true
@@ -622,11 +572,89 @@ impl<const N: usize> MqttClient<N> {
         }
     }
 
+    // Design: an `mqttrs::Packet` is about 1.3 KiB (its SUBSCRIBE variant holds five 256-byte
+    // topic strings). Each packet is built in its own non-inlined function, so at most one
+    // lives on the stack at a time instead of one per call site.
+
+    #[inline(never)]
+    fn send_connect(&mut self) -> Result<(), mqttrs::Error> {
+        let mut will = [0u8; 64];
+        let will_len = DeviceState {
+            device_id: self.device_id(),
+            online: false,
+            boot_id: self.boot_id,
+        }
+        .encode(&mut will)
+        .map_err(|_| mqttrs::Error::WriteZero)?;
+        push_packet(
+            &mut self.tx,
+            &Packet::Connect(Connect {
+                protocol: Protocol::MQTT311,
+                keep_alive: self.config.keep_alive_s,
+                client_id: self.device_id.as_str(),
+                clean_session: true,
+                last_will: Some(LastWill {
+                    topic: &self.state_topic,
+                    message: &will[..will_len],
+                    qos: QoS::AtLeastOnce,
+                    retain: true,
+                }),
+                username: None,
+                password: None,
+            }),
+        )
+    }
+
+    /// Announces the board online (retained, QoS 0: the will is what must be reliable).
+    #[inline(never)]
+    fn send_online_state(&mut self) {
+        let mut online = [0u8; 64];
+        let state = DeviceState {
+            device_id: self.device_id(),
+            online: true,
+            boot_id: self.boot_id,
+        };
+        if let Ok(n) = state.encode(&mut online) {
+            let _ = push_packet(
+                &mut self.tx,
+                &Packet::Publish(Publish {
+                    dup: false,
+                    qospid: QosPid::AtMostOnce,
+                    retain: true,
+                    topic_name: &self.state_topic,
+                    payload: &online[..n],
+                }),
+            );
+        }
+    }
+
+    #[inline(never)]
+    fn send_subscribe(&mut self, pid: u16) -> Result<(), mqttrs::Error> {
+        let packet = Packet::Subscribe(Subscribe {
+            pid: Pid::try_from(pid)?,
+            topics: core::iter::once(SubscribeTopic {
+                topic_path: self.down_topic.as_str().into(),
+                qos: QoS::AtLeastOnce,
+            })
+            .collect(),
+        });
+        push_packet(&mut self.tx, &packet)
+    }
+
+    #[inline(never)]
+    fn send_small(&mut self, packet: SmallPacket) -> Result<(), mqttrs::Error> {
+        let packet = match packet {
+            SmallPacket::Puback(pid) => Packet::Puback(pid),
+            SmallPacket::Pingreq => Packet::Pingreq,
+        };
+        push_packet(&mut self.tx, &packet)
+    }
+
     fn handle_publish(&mut self, p: &Publish<'_>, now: Millis) -> bool {
         match p.qospid {
             QosPid::AtMostOnce => {}
             QosPid::AtLeastOnce(pid) => {
-                let _ = push_packet(&mut self.tx, &Packet::Puback(pid));
+                let _ = self.send_small(SmallPacket::Puback(pid));
             }
             QosPid::ExactlyOnce(_) => {
                 // We subscribe at QoS 1; a broker never sends QoS 2 to us.
@@ -653,11 +681,22 @@ impl<const N: usize> MqttClient<N> {
     }
 }
 
+/// Packets without a payload, built only inside [`MqttClient::send_small`].
+#[derive(Clone, Copy)]
+enum SmallPacket {
+    Puback(Pid),
+    Pingreq,
+}
+
+/// Encodes `packet` at the end of `tx`, in place; on error `tx` is unchanged.
+#[inline(never)]
 fn push_packet(tx: &mut Vec<u8, TX_CAPACITY>, packet: &Packet<'_>) -> Result<(), mqttrs::Error> {
-    let mut buf = [0u8; MAX_PACKET];
-    let n = encode_slice(packet, &mut buf)?;
-    tx.extend_from_slice(&buf[..n])
-        .map_err(|_| mqttrs::Error::WriteZero)
+    let start = tx.len();
+    // Cannot fail: resizing to the capacity.
+    let _ = tx.resize(TX_CAPACITY, 0);
+    let result = encode_slice(packet, &mut tx[start..]);
+    tx.truncate(start + *result.as_ref().unwrap_or(&0));
+    result.map(|_| ())
 }
 
 /// The fixed header's length and the remaining length, once both are in `buf`.

@@ -24,6 +24,10 @@ use crate::fall::{AccelMg, FallConfig, FallDetection, FallDetector};
 use crate::frame::{firmware_version, FrameStamper, HeartbeatSchedule};
 use crate::hal::Millis;
 
+/// The largest frame a pendant makes, encoded (a heartbeat with the longest ids and values);
+/// the size of its spool's slots.
+pub const MAX_FRAME_BYTES: usize = 128;
+
 /// Pendant settings; the cancel window and heartbeat interval can change by downlink.
 #[derive(Debug, Clone, Copy)]
 pub struct PendantConfig {

@@ -25,13 +25,13 @@ pub enum SendState {
     Published { acked_at: Millis },
 }
 
-/// One frame in the spool.
+/// One frame in the spool, encoded in at most `B` bytes.
 #[derive(Debug, Clone)]
-pub struct SpooledFrame {
+pub struct SpooledFrame<const B: usize> {
     pub seq: u32,
     pub urgent: bool,
     pub state: SendState,
-    pub bytes: Vec<u8, MAX_FRAME_BYTES>,
+    pub bytes: Vec<u8, B>,
 }
 
 /// Why a frame could not be spooled.
@@ -39,7 +39,7 @@ pub struct SpooledFrame {
 pub enum SpoolError {
     #[error("the spool is full of urgent frames; the urgent frame must be offered again")]
     FullOfUrgent,
-    #[error("the frame could not be encoded: {0}")]
+    #[error("the frame could not be encoded (or is larger than this spool's slots): {0}")]
     Encode(#[from] EncodeError),
 }
 
@@ -64,15 +64,19 @@ pub struct SpoolCounters {
     pub resent_for_missing_receipt: u32,
 }
 
-/// A spool of at most `N` frames.
+/// A spool of at most `N` frames of at most `B` encoded bytes each.
+///
+/// `B` is the largest frame the board makes (see `meter::MAX_REPORT_BYTES`,
+/// `pendant::MAX_FRAME_BYTES`, `fire::MAX_FRAME_BYTES`), so a pendant does not reserve a meter's
+/// slot size; a frame that does not fit is refused with [`SpoolError::Encode`].
 #[derive(Debug)]
-pub struct Spool<const N: usize> {
+pub struct Spool<const N: usize, const B: usize = MAX_FRAME_BYTES> {
     boot_id: u32,
-    entries: Vec<SpooledFrame, N>,
+    entries: Vec<SpooledFrame<B>, N>,
     counters: SpoolCounters,
 }
 
-impl<const N: usize> Spool<N> {
+impl<const N: usize, const B: usize> Spool<N, B> {
     pub fn new(boot_id: u32) -> Self {
         Self {
             boot_id,
@@ -93,17 +97,18 @@ impl<const N: usize> Spool<N> {
         self.counters
     }
 
-    pub fn entries(&self) -> impl Iterator<Item = &SpooledFrame> {
+    pub fn entries(&self) -> impl Iterator<Item = &SpooledFrame<B>> {
         self.entries.iter()
     }
 
     /// Encodes and keeps `frame` until a receipt covers it.
     pub fn push(&mut self, frame: &UplinkFrame) -> Result<Admitted, SpoolError> {
-        let mut buf = [0u8; MAX_FRAME_BYTES];
-        let n = frame.encode(&mut buf)?;
-        let mut bytes = Vec::new();
-        // Cannot fail: `n <= MAX_FRAME_BYTES`, the capacity.
-        let _ = bytes.extend_from_slice(&buf[..n]);
+        // Encoded in place: no second frame-sized buffer on the stack.
+        let mut bytes = Vec::<u8, B>::new();
+        // Cannot fail: resizing to the capacity.
+        let _ = bytes.resize(B, 0);
+        let n = frame.encode(&mut bytes)?;
+        bytes.truncate(n);
         let entry = SpooledFrame {
             seq: frame.seq,
             urgent: frame.is_urgent(),
@@ -154,7 +159,7 @@ impl<const N: usize> Spool<N> {
             .map(|(i, _)| i)
     }
 
-    pub fn entry(&self, index: usize) -> Option<&SpooledFrame> {
+    pub fn entry(&self, index: usize) -> Option<&SpooledFrame<B>> {
         self.entries.get(index)
     }
 
@@ -387,6 +392,16 @@ mod tests {
         assert_eq!(s.next_queued(), None);
         assert_eq!(s.requeue_unreceipted(31_000, 30_000), 1);
         assert_eq!(s.next_queued(), Some(0));
+    }
+
+    #[test]
+    fn a_frame_larger_than_the_slot_size_is_refused_with_a_typed_error() {
+        let mut s = Spool::<4, 32>::new(3);
+        assert_eq!(
+            s.push(&routine(1)),
+            Err(SpoolError::Encode(EncodeError::BufferTooSmall))
+        );
+        assert!(s.is_empty());
     }
 
     #[test]

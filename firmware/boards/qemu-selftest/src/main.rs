@@ -1,0 +1,369 @@
+//! Self-test of Vigil's board logic on an emulated Cortex-M3 (QEMU `lm3s6965evb`).
+//!
+//! Replays recorded sensor traces (see [`traces`]) through the real pendant and meter state
+//! machines and the real MQTT client and spool, with the gateway's side emulated in
+//! [`gateway`], on a virtual clock. Each check prints `ok` or `FAIL`; the program exits through
+//! semihosting with status 0 only when every check passed.
+#![no_std]
+#![no_main]
+
+mod gateway;
+mod stack;
+mod traces;
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use vigil_firmware::frame::FrameStamper;
+use vigil_firmware::meter::{self, Meter, MeterConfig, ReportReason};
+use vigil_firmware::mqtt::{MqttClient, MqttConfig, MqttEvent};
+use vigil_firmware::pendant::{self, Pendant, PendantConfig, PendantMode};
+use vigil_protocol::{ButtonKind, DeviceId, DownlinkBody, HelpComing, UplinkBody, UplinkFrame};
+
+use gateway::Gateway;
+
+const PENDANT_BOOT: u32 = 12;
+const METER_BOOT: u32 = 40;
+const METER_INSTALLED_ML: u64 = 123_456_000;
+
+struct Checks {
+    passed: u32,
+    failed: u32,
+}
+
+impl Checks {
+    fn check(&mut self, name: &str, ok: bool) {
+        if ok {
+            self.passed += 1;
+            hprintln!("ok   {}", name);
+        } else {
+            self.failed += 1;
+            hprintln!("FAIL {}", name);
+        }
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    stack::paint();
+    let mut checks = Checks {
+        passed: 0,
+        failed: 0,
+    };
+    hprintln!("vigil self-test on lm3s6965evb");
+    // One emulated gateway serves both scenarios in turn, to keep static RAM in budget.
+    let gw = cortex_m::singleton!(: Gateway = Gateway::new(
+        DeviceId::new("pendant-qemu").unwrap_or_else(|_| fail("device id"))))
+    .unwrap_or_else(|| fail("gateway"));
+    pendant_scenario(gw, &mut checks);
+    *gw = Gateway::new(DeviceId::new("meter-qemu").unwrap_or_else(|_| fail("device id")));
+    meter_scenario(gw, &mut checks);
+    let used = stack::high_water();
+    hprintln!(
+        "stack high-water: {} bytes of {} reserved",
+        used,
+        stack::reserved()
+    );
+    checks.check("stack stays within its reserve", used < stack::reserved());
+    hprintln!("{} passed, {} failed", checks.passed, checks.failed);
+    debug::exit(if checks.failed == 0 {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// Runs the client and the emulated gateway until no more bytes move; returns the downlinks.
+#[inline(never)]
+fn pump<const N: usize, const B: usize>(
+    client: &mut MqttClient<N, B>,
+    gw: &mut Gateway,
+    now: u64,
+) -> heapless::Vec<DownlinkBody, 4> {
+    let mut downlinks = heapless::Vec::new();
+    client.handle_timeout(now);
+    for _ in 0..8 {
+        while let Some(event) = client.poll_event() {
+            match event {
+                MqttEvent::OpenTransport => {
+                    gw.open();
+                    client.handle_transport_open(now);
+                }
+                MqttEvent::CloseTransport => gw.close(),
+                MqttEvent::Downlink(body) => {
+                    let _ = downlinks.push(body);
+                }
+                MqttEvent::Connected | MqttEvent::Disconnected => {}
+            }
+        }
+        if !gw.exchange(client, now) {
+            break;
+        }
+    }
+    downlinks
+}
+
+/// The level a button trace puts on the pin `t` ms after it started.
+fn level(trace: &[(u64, bool)], t: u64) -> bool {
+    trace
+        .iter()
+        .take_while(|(at, _)| *at <= t)
+        .last()
+        .is_some_and(|(_, l)| *l)
+}
+
+#[inline(never)]
+fn pendant_scenario(gw: &mut Gateway, checks: &mut Checks) {
+    let device = DeviceId::new("pendant-qemu").unwrap_or_else(|_| fail("device id"));
+    let client = cortex_m::singleton!(: MqttClient<8, { pendant::MAX_FRAME_BYTES }> =
+        MqttClient::new(MqttConfig::default(), &device, PENDANT_BOOT, 0x1234_5678, 0))
+    .unwrap_or_else(|| fail("pendant client"));
+    let pendant = cortex_m::singleton!(: Pendant = Pendant::new(
+        PendantConfig::default(),
+        FrameStamper::new(device.clone(), PENDANT_BOOT),
+        0,
+    ))
+    .unwrap_or_else(|| fail("pendant"));
+
+    const FALLS: [u64; 2] = [80_000, 190_000];
+    let fall_len = traces::FALL.len() as u64 * (1000 / traces::FALL_RATE_HZ);
+    let short_press_at = 2_000;
+    let mut long_press_at: Option<u64> = None;
+    let mut help_led_on = false;
+    let mut countdown_starts: heapless::Vec<u64, 4> = heapless::Vec::new();
+    let mut countdown_beeps = 0u32;
+    let mut submit_errors = 0u32;
+
+    let mut t = 0u64;
+    while t <= 260_000 {
+        pendant.handle_timeout(t);
+        let mut pressed = t >= short_press_at && level(&traces::SHORT_PRESS, t - short_press_at);
+        if let Some(at) = long_press_at {
+            pressed |= t >= at && level(&traces::LONG_PRESS, t - at);
+        }
+        pendant.handle_button(pressed, t);
+        if t.is_multiple_of(1000 / traces::FALL_RATE_HZ) {
+            let sample = FALLS
+                .iter()
+                .find(|start| t >= **start && t < **start + fall_len)
+                .map(|start| traces::FALL[((t - start) * traces::FALL_RATE_HZ / 1000) as usize])
+                .unwrap_or(traces::STANDING);
+            pendant.handle_accel(sample, t);
+        }
+        while let Some(frame) = pendant.poll_frame() {
+            if client.submit(&frame, t).is_err() {
+                submit_errors += 1;
+            }
+        }
+        for body in pump(client, gw, t) {
+            if let DownlinkBody::HelpComing(h) = body {
+                pendant.handle_help_coming(h, t);
+            }
+        }
+        pendant.handle_link(client.is_up());
+        // The gateway confirms what it holds and the centre answers calls and falls.
+        while gw.seen < gw.received.len() {
+            let f = &gw.received[gw.seen];
+            let answer = match &f.body {
+                UplinkBody::Button(b) => b.kind == ButtonKind::Press,
+                UplinkBody::Fall(fall) => !fall.cancelled,
+                _ => false,
+            };
+            let help = HelpComing {
+                boot_id: f.boot_id,
+                seq: f.seq,
+                alert_id: 1_000 + u64::from(f.seq),
+            };
+            gw.seen += 1;
+            gw.queue_receipt(PENDANT_BOOT);
+            if answer {
+                gw.queue_downlink(DownlinkBody::HelpComing(help));
+            }
+        }
+        let mode = pendant.mode();
+        if let PendantMode::FallCountdown { started, .. } = mode {
+            if countdown_starts.last() != Some(&started) {
+                let _ = countdown_starts.push(started);
+                // The wearer hears the second countdown and cancels it five seconds in.
+                if countdown_starts.len() == 2 {
+                    long_press_at = Some(started + 5_000);
+                }
+            }
+            if t.is_multiple_of(100) && pendant.indication(t).buzzer {
+                countdown_beeps += 1;
+            }
+        }
+        if t == 10_000 {
+            help_led_on =
+                matches!(mode, PendantMode::HelpComing { .. }) && pendant.indication(t).led;
+        }
+        t += 10;
+    }
+
+    let frames = &gw.received;
+    checks.check(
+        "pendant connects with an offline will on its state topic",
+        gw.will
+            .as_ref()
+            .is_some_and(|w| !w.online && w.boot_id == PENDANT_BOOT && w.device_id == device)
+            && gw.online == Some(true),
+    );
+    checks.check(
+        "pendant frames are all accepted by the spool",
+        submit_errors == 0,
+    );
+    checks.check(
+        "a bouncing short press sends one call, seq 1, urgent",
+        frames.first().is_some_and(|f| {
+            f.seq == 1
+                && f.is_urgent()
+                && matches!(&f.body, UplinkBody::Button(b) if b.kind == ButtonKind::Press)
+                && f.uptime_ms >= 2_260
+                && f.uptime_ms < 2_400
+        }),
+    );
+    checks.check("help is coming lights the LED", help_led_on);
+    checks.check(
+        "both recorded falls start a countdown",
+        countdown_starts.len() == 2
+            && countdown_starts[0] > FALLS[0]
+            && countdown_starts[0] < FALLS[0] + fall_len
+            && countdown_starts[1] > FALLS[1],
+    );
+    checks.check("the countdown beeps", countdown_beeps >= 3);
+    let fall_report = frames.get(1);
+    checks.check(
+        "the uncancelled fall is reported when the 30 s window ends, with its features",
+        fall_report.is_some_and(|f| match &f.body {
+            UplinkBody::Fall(e) => {
+                f.uptime_ms == countdown_starts.first().copied().unwrap_or(0) + 30_000
+                    && !e.cancelled
+                    && e.peak_mg > 2_500
+                    && e.orientation_change_deg >= 45
+            }
+            _ => false,
+        }),
+    );
+    checks.check(
+        "a long press during the second countdown reports that fall as cancelled",
+        frames.get(2).is_some_and(|f| {
+            matches!(&f.body, UplinkBody::Fall(e) if e.cancelled)
+                && long_press_at
+                    .is_some_and(|at| f.uptime_ms >= at + 3_000 && f.uptime_ms < at + 3_200)
+        }) && frames.len() == 3,
+    );
+    checks.check(
+        "every pendant frame left the spool once the gateway held it",
+        client.spool().is_empty() && gw.protocol_errors == 0 && gw.connects == 1,
+    );
+    checks.check(
+        "the pendant is idle again at the end",
+        pendant.mode() == PendantMode::Idle,
+    );
+}
+
+#[inline(never)]
+fn meter_scenario(gw: &mut Gateway, checks: &mut Checks) {
+    let device = DeviceId::new("meter-qemu").unwrap_or_else(|_| fail("device id"));
+    let client = cortex_m::singleton!(: MqttClient<8, { meter::MAX_REPORT_BYTES }> =
+        MqttClient::new(MqttConfig::default(), &device, METER_BOOT, 0x0BAD_F00D, 0))
+    .unwrap_or_else(|| fail("meter client"));
+    let meter = cortex_m::singleton!(: Meter = Meter::new(
+        MeterConfig::default(),
+        FrameStamper::new(device.clone(), METER_BOOT),
+        METER_INSTALLED_ML,
+        0,
+    ))
+    .unwrap_or_else(|| fail("meter"));
+    let mut sent: heapless::Vec<(ReportReason, UplinkFrame), 4> = heapless::Vec::new();
+    meter.handle_battery(3_550);
+
+    let tamper_at = 950_000;
+    let mut t = 0u64;
+    while t <= 1_000_000 {
+        let pulse = traces::WATER_USE.iter().any(|(start_s, pulses, every_s)| {
+            let start = start_s * 1000;
+            (0..u64::from(*pulses)).any(|k| {
+                let p = start + k * every_s * 1000;
+                t >= p && t < p + 40
+            })
+        });
+        meter.handle_pulse_input(pulse, t);
+        meter.handle_tamper_input(t >= tamper_at, t);
+        meter.handle_timeout(t);
+        while let Some((reason, frame)) = meter.poll_frame() {
+            let _ = client.submit(&frame, t);
+            let _ = sent.push((reason, frame));
+        }
+        pump(client, gw, t);
+        if gw.seen < gw.received.len() {
+            gw.seen = gw.received.len();
+            gw.queue_receipt(METER_BOOT);
+        }
+        t += 10;
+    }
+
+    let reading = |f: &UplinkFrame| match &f.body {
+        UplinkBody::Meter(m) => Some(m.clone()),
+        _ => None,
+    };
+    let routine = gw.received.first().and_then(reading);
+    checks.check(
+        "the quarter-hour report carries 15 one-minute slots with the recorded litres",
+        routine.as_ref().is_some_and(|m| {
+            m.slots_ml.len() == 15
+                && m.slot_s == 60
+                && m.slots_ml.iter().sum::<u32>() == traces::WATER_USE_LITRES * 1000
+                && m.slots_ml[2] == 6_000
+                && m.total_ml == METER_INSTALLED_ML + u64::from(traces::WATER_USE_LITRES) * 1000
+                && m.battery_mv == 3_550
+                && !m.tamper
+                && !m.leak
+        }) && gw
+            .received
+            .first()
+            .is_some_and(|f| f.uptime_ms == 900_000 && !f.is_urgent()),
+    );
+    checks.check(
+        "a magnet on the tamper input is reported at once and urgently",
+        gw.received.get(1).is_some_and(|f| {
+            f.is_urgent()
+                && f.uptime_ms == tamper_at + 200
+                && reading(f).is_some_and(|m| m.tamper && m.slots_ml.iter().sum::<u32>() == 0)
+        }),
+    );
+    checks.check(
+        "the gateway decoded exactly the frames the meter made",
+        sent.len() == 2
+            && gw.received.len() == 2
+            && sent
+                .iter()
+                .zip(gw.received.iter())
+                .all(|((_, a), b)| a == b)
+            && sent[0].0 == ReportReason::Schedule
+            && sent[1].0 == ReportReason::Tamper,
+    );
+    checks.check(
+        "every meter frame left the spool once the gateway held it",
+        client.spool().is_empty() && gw.protocol_errors == 0,
+    );
+}
+
+fn fail(what: &str) -> ! {
+    hprintln!("FAIL setting up {}", what);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("FAIL panic: {}", info);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
