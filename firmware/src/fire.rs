@@ -155,6 +155,13 @@ struct Channel {
 pub const MAX_CHANNELS: usize = 8;
 const FRAME_QUEUE: usize = 2 * MAX_CHANNELS;
 
+/// More sensors than one node serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{given} sensors given, a node serves at most {MAX_CHANNELS}")]
+pub struct TooManySensors {
+    pub given: usize,
+}
+
 /// A channel index that does not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("no sensor channel {0} on this node")]
@@ -171,16 +178,15 @@ pub struct FireNode {
 }
 
 impl FireNode {
-    /// A node with the given sensors (at most [`MAX_CHANNELS`]; extra ones are refused with
-    /// the count that fitted).
+    /// A node with the given sensors (at most [`MAX_CHANNELS`]).
     pub fn new(
         stamper: FrameStamper,
         sensors: &[ChannelConfig],
         self_test_interval_ms: u64,
         now: Millis,
-    ) -> Result<Self, NoSuchChannel> {
+    ) -> Result<Self, TooManySensors> {
         let mut channels = Vec::new();
-        for (i, config) in sensors.iter().enumerate() {
+        for config in sensors {
             channels
                 .push(Channel {
                     config: config.clone(),
@@ -191,7 +197,9 @@ impl FireNode {
                     same_since: now,
                     disconnected: false,
                 })
-                .map_err(|_| NoSuchChannel(i))?;
+                .map_err(|_| TooManySensors {
+                    given: sensors.len(),
+                })?;
         }
         Ok(Self {
             stamper,

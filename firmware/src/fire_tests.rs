@@ -196,3 +196,15 @@ fn every_sensor_kind_has_a_standard_configuration_and_a_class() {
         assert_ne!(active_class(kind), SignalClass::Normal);
     }
 }
+
+#[test]
+fn more_sensors_than_a_node_serves_is_a_typed_error() {
+    let sensors: StdVec<ChannelConfig> = (0..=MAX_CHANNELS)
+        .map(|_| ChannelConfig::standard(SensorKind::Smoke, zone()))
+        .collect();
+    let stamper = FrameStamper::new(DeviceId::new("fire-3").unwrap(), 1);
+    assert_eq!(
+        FireNode::new(stamper, &sensors, DAY_MS, 0).err(),
+        Some(TooManySensors { given: 9 })
+    );
+}

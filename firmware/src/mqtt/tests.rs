@@ -2,12 +2,16 @@ extern crate std;
 use std::string::{String as StdString, ToString};
 use std::vec::Vec as StdVec;
 
-use mqttrs::{Connack, ConnectReturnCode, Suback};
+use mqttrs::{
+    decode_slice, encode_slice, Connack, ConnectReturnCode, Packet, Pid, Publish, QoS, QosPid,
+    Suback, SubscribeReturnCodes,
+};
 use vigil_protocol::{
-    ButtonEvent, ButtonKind, DeviceId, DurableReceipt, FirmwareVersion, Heartbeat, HelpComing,
-    UplinkBody,
+    ButtonEvent, ButtonKind, DeviceId, DeviceState, DurableReceipt, FirmwareVersion, Heartbeat,
+    HelpComing, UplinkBody,
 };
 
+use super::wire::packet_length;
 use super::*;
 
 /// What the broker side sees of the client's packets.
