@@ -14,6 +14,7 @@
 //! - [`spool`]: the bounded RAM spool that holds frames until the gateway holds them durably.
 //! - [`mqtt`]: the sans-IO MQTT 3.1.1 client state (connect, will, QoS 1, keepalive, backoff).
 //! - [`link`]: drives [`mqtt::MqttClient`] over an `embedded-io` byte stream.
+//! - [`traces`]: reference sensor traces (a fall, button presses, water use) for self-tests.
 //!
 //! Every state machine is sans-IO: inputs come with the time `now` (milliseconds since
 //! boot), outputs are drained with `poll_*`, and `next_deadline()` says when to wake next.
@@ -33,5 +34,6 @@ pub mod meter;
 pub mod mqtt;
 pub mod pendant;
 pub mod spool;
+pub mod traces;
 
 pub use hal::Millis;

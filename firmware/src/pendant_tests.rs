@@ -281,54 +281,29 @@ fn heartbeats_carry_battery_and_radio_health_on_schedule() {
 }
 
 #[test]
-fn a_textbook_fall_on_the_accelerometer_starts_the_countdown() {
+fn the_reference_fall_on_the_accelerometer_starts_the_countdown() {
     let mut p = pendant();
+    let period = 1000 / crate::traces::FALL_RATE_HZ;
     let mut t = 0;
-    let mut feed = |p: &mut Pendant, s: AccelMg, n: u32| {
-        for _ in 0..n {
-            p.handle_accel(s, t);
-            t += 20;
+    for _ in 0..150 {
+        p.handle_accel(crate::traces::STANDING, t);
+        t += period;
+    }
+    let impact = t + 79 * period;
+    for s in crate::traces::FALL {
+        p.handle_accel(s, t);
+        t += period;
+    }
+    match p.mode() {
+        PendantMode::FallCountdown { detection, started } => {
+            assert!(
+                detection.impact_at_ms.abs_diff(impact) <= 100,
+                "{detection:?}"
+            );
+            assert!(detection.peak_mg > 2_500);
+            assert!(detection.orientation_change_deg >= 45);
+            assert!(started < t);
         }
-    };
-    feed(
-        &mut p,
-        AccelMg {
-            x: 0,
-            y: 0,
-            z: 1000,
-        },
-        150,
-    );
-    feed(
-        &mut p,
-        AccelMg {
-            x: 50,
-            y: 0,
-            z: 150,
-        },
-        20,
-    );
-    feed(
-        &mut p,
-        AccelMg {
-            x: 2500,
-            y: 800,
-            z: 2600,
-        },
-        3,
-    );
-    feed(
-        &mut p,
-        AccelMg {
-            x: 1000,
-            y: 50,
-            z: 30,
-        },
-        250,
-    );
-    assert!(
-        matches!(p.mode(), PendantMode::FallCountdown { .. }),
-        "{:?}",
-        p.mode()
-    );
+        other => panic!("no countdown: {other:?}"),
+    }
 }

@@ -1,6 +1,6 @@
 //! Self-test of Vigil's board logic on an emulated Cortex-M3 (QEMU `lm3s6965evb`).
 //!
-//! Replays recorded sensor traces (see [`traces`]) through the real pendant and meter state
+//! Replays recorded sensor traces (`vigil_firmware::traces`) through the real pendant and meter state
 //! machines and the real MQTT client and spool, with the gateway's side emulated in
 //! [`gateway`], on a virtual clock. Each check prints `ok` or `FAIL`; the program exits through
 //! semihosting with status 0 only when every check passed.
@@ -9,7 +9,6 @@
 
 mod gateway;
 mod stack;
-mod traces;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
@@ -17,6 +16,7 @@ use vigil_firmware::frame::FrameStamper;
 use vigil_firmware::meter::{Meter, MeterConfig, ReportReason};
 use vigil_firmware::mqtt::{MqttClient, MqttConfig, MqttEvent};
 use vigil_firmware::pendant::{self, Pendant, PendantConfig, PendantMode};
+use vigil_firmware::traces;
 use vigil_protocol::{ButtonKind, DeviceId, DownlinkBody, HelpComing, UplinkBody, UplinkFrame};
 
 use gateway::Gateway;

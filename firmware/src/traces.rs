@@ -1,4 +1,6 @@
-//! Sensor traces the self-test replays, embedded as constants.
+//! Reference sensor traces, embedded as constants: the QEMU self-test replays them through
+//! the real board logic, host tests use them, and simulators can feed them to a simulated
+//! accelerometer or meter. They cost no flash unless a binary uses them.
 //!
 //! The fall is built at compile time from the phases of a forward fall of a person wearing the
 //! pendant on the chest (y axis up when standing, z axis out of the chest), sampled at 50 Hz
@@ -16,7 +18,7 @@
 //! The button and pulse traces are lists of level changes as a sampled input sees them,
 //! including the contact bounce of a real switch.
 
-use vigil_firmware::fall::AccelMg;
+use crate::fall::AccelMg;
 
 /// Samples per second of [`FALL`].
 pub const FALL_RATE_HZ: u64 = 50;
@@ -112,3 +114,38 @@ pub const WATER_USE: [(u64, u32, u64); 3] = [(120, 6, 2), (300, 1, 1), (420, 40,
 
 /// Litres in [`WATER_USE`].
 pub const WATER_USE_LITRES: u32 = 47;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn magnitude_mg(s: AccelMg) -> f32 {
+        let (x, y, z) = (f32::from(s.x), f32::from(s.y), f32::from(s.z));
+        (x * x + y * y + z * z).sqrt()
+    }
+
+    #[test]
+    fn the_reference_fall_has_the_phases_its_documentation_states() {
+        let mags: [f32; 600] = core::array::from_fn(|i| magnitude_mg(FALL[i]));
+        let standing = &mags[..50];
+        assert!(standing.iter().all(|m| (m - 1000.0).abs() < 60.0));
+        let free_fall = &mags[64..78];
+        assert!(free_fall.iter().all(|m| *m < 300.0));
+        let peak = mags[78..82].iter().cloned().fold(0.0, f32::max);
+        assert!((3_700.0..4_100.0).contains(&peak), "peak {peak}");
+        let lying = &FALL[100..];
+        assert!(lying.iter().all(|s| s.z < -960 && s.y.abs() < 60));
+    }
+
+    #[test]
+    fn the_water_use_trace_adds_up_to_its_stated_litres() {
+        let pulses: u32 = WATER_USE.iter().map(|(_, n, _)| n).sum();
+        assert_eq!(pulses, WATER_USE_LITRES);
+        let last_s = WATER_USE
+            .iter()
+            .map(|(start, n, every)| start + u64::from(n - 1) * every)
+            .max()
+            .unwrap_or(0);
+        assert!(last_s < 900, "all use falls in the first quarter hour");
+    }
+}
