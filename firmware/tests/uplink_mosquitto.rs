@@ -179,17 +179,11 @@ fn encode_down(device: &DeviceId, body: DownlinkBody) -> Vec<u8> {
     buf[..n].to_vec()
 }
 
-#[test]
-fn frames_arrive_at_the_broker_downlinks_reach_the_board_and_the_will_fires_when_the_link_dies() {
-    let (host, port) = broker();
-    let id = unique_id("up");
-    let device = DeviceId::new(&id).unwrap();
-    let up = format!("vigil/v1/dev/{id}/up");
-    let state = format!("vigil/v1/dev/{id}/state");
-    let down = format!("vigil/v1/dev/{id}/down");
+type Messages = mpsc::Receiver<(String, Vec<u8>)>;
 
-    // The observer: subscribed before the board starts, so nothing is missed.
-    let mut opts = MqttOptions::new(unique_id("obs"), host.clone(), port);
+/// A plain MQTT client subscribed to every topic of device `id`, ready when this returns.
+fn observe(host: &str, port: u16, id: &str) -> (Client, Messages) {
+    let mut opts = MqttOptions::new(unique_id("obs"), host, port);
     opts.set_keep_alive(Duration::from_secs(30));
     let (observer, mut connection) = Client::new(opts, 16);
     observer
@@ -215,14 +209,81 @@ fn frames_arrive_at_the_broker_downlinks_reach_the_board_and_the_will_fires_when
     });
     let (t, _) = rx.recv_timeout(GUARD).expect("observer subscribed");
     assert!(t.is_empty(), "first event is the SUBACK");
+    (observer, rx)
+}
 
-    let mut board = Board {
-        client: MqttClient::new(MqttConfig::default(), &device, 9, 0x5EED_1234, 0),
+fn new_board(device: &DeviceId, host: String, port: u16) -> Board {
+    Board {
+        client: MqttClient::new(MqttConfig::default(), device, 9, 0x5EED_1234, 0),
         stream: None,
         addr: (host, port),
         start: Instant::now(),
         downlinks: Vec::new(),
-    };
+    }
+}
+
+/// Runs the board until a frame with `seq` arrives on the `up` topic.
+fn await_seq(board: &mut Board, rx: &Messages, up: &str, seq: u32) {
+    let mut seen = false;
+    board.run_until("the frame on the up topic", |_| {
+        while let Ok((topic, payload)) = rx.try_recv() {
+            if topic == up && UplinkFrame::decode(&payload).map(|f| f.seq) == Ok(seq) {
+                seen = true;
+            }
+        }
+        seen
+    });
+}
+
+#[test]
+fn a_frame_made_while_the_link_is_down_arrives_after_the_reconnect() {
+    let (host, port) = broker();
+    let id = unique_id("re");
+    let device = DeviceId::new(&id).unwrap();
+    let up = format!("vigil/v1/dev/{id}/up");
+    let (observer, rx) = observe(&host, port, &id);
+    let mut board = new_board(&device, host, port);
+    board
+        .client
+        .submit(&frame(&device, 1, heartbeat()), 0)
+        .unwrap();
+    await_seq(&mut board, &rx, &up, 1);
+
+    // The modem drops the connection; the driver notices and tells the client.
+    let stream = board.stream.take().expect("connected");
+    stream.0.shutdown(Shutdown::Both).unwrap();
+    let now = board.now();
+    board.client.handle_transport_closed(now);
+    assert!(!board.client.is_up());
+    let call = UplinkBody::Button(ButtonEvent {
+        kind: ButtonKind::Press,
+        cancels_seq: None,
+    });
+    board.client.submit(&frame(&device, 2, call), now).unwrap();
+
+    // After the backoff (at most 1 s for a first failure) the board reconnects by itself and
+    // publishes the call, and frame 1 again since no durable receipt covered it.
+    await_seq(&mut board, &rx, &up, 2);
+    assert_eq!(board.client.counters().connects, 2);
+    assert_eq!(board.client.spool().len(), 2);
+    let state = format!("vigil/v1/dev/{id}/state");
+    observer
+        .publish(state, QoS::AtLeastOnce, true, Vec::<u8>::new())
+        .unwrap();
+}
+
+#[test]
+fn frames_arrive_at_the_broker_downlinks_reach_the_board_and_the_will_fires_when_the_link_dies() {
+    let (host, port) = broker();
+    let id = unique_id("up");
+    let device = DeviceId::new(&id).unwrap();
+    let up = format!("vigil/v1/dev/{id}/up");
+    let state = format!("vigil/v1/dev/{id}/state");
+    let down = format!("vigil/v1/dev/{id}/down");
+
+    let (observer, rx) = observe(&host, port, &id);
+
+    let mut board = new_board(&device, host, port);
     // Two routine frames are spooled before the link is up, then a call.
     board
         .client
