@@ -292,8 +292,11 @@ impl<const N: usize, const B: usize> MqttClient<N, B> {
         }
         let retry = u64::from(self.config.publish_retry_ms);
         let mut due: Vec<(usize, u16), N> = Vec::new();
+        // While earlier bytes still wait for a slow link (a modem at 115 200 Bd needs tens of
+        // milliseconds per packet), a missing PUBACK says nothing about the broker.
+        let link_idle = self.tx.is_empty();
         for (i, pid, sent_at) in self.spool.in_flight() {
-            if now >= sent_at + retry {
+            if link_idle && now >= sent_at + retry {
                 let _ = due.push((i, pid));
             }
         }

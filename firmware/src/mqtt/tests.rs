@@ -295,6 +295,21 @@ fn an_unacknowledged_publish_is_retried_with_dup_and_then_the_link_is_declared_d
 }
 
 #[test]
+fn bytes_still_waiting_for_a_slow_link_are_not_retried_or_counted_as_unanswered() {
+    let mut c = client();
+    connect(&mut c, 0);
+    c.submit(&frame(1, true), 0).unwrap();
+    // The driver cannot write anything for 30 s (a congested modem).
+    for t in (5_000..=30_000).step_by(5_000) {
+        c.handle_timeout(t);
+    }
+    assert!(c.is_up());
+    assert_eq!(c.counters().publish_retries, 0);
+    let sent = published_seqs(&drain(&mut c, 30_000));
+    assert_eq!(sent.len(), 1, "one PUBLISH, not a pile of duplicates");
+}
+
+#[test]
 fn a_frame_is_published_again_after_a_reconnect() {
     let mut c = client();
     connect(&mut c, 0);
