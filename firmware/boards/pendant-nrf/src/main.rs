@@ -9,11 +9,14 @@
 //! | buzzer | P0.14 | driver transistor, active high |
 //! | LIS3DH SCL / SDA | P0.27 / P0.26 | TWIM0 at 400 kHz, SA0 high (0x19) |
 //! | modem TXD / RXD | P0.06 / P0.08 | UARTE0 at 115 200 Bd, transparent TCP to the gateway |
+//! | modem RTS / CTS | P0.05 / P0.07 | hardware flow control (the modem waits while we are busy) |
 //! | modem carrier detect | P0.15 | low while the modem's TCP link is up |
 //!
 //! The main loop runs every 10 ms under a 2 s watchdog: it samples the button, reads the
 //! accelerometer at 50 Hz, advances the pendant and the MQTT client with the RTC's time, moves
-//! bytes to and from the modem, and drives the LED and buzzer.
+//! bytes to and from the modem, and drives the LED and buzzer. Known limit: the wait between
+//! passes is a busy delay; a production build sleeps (WFE on an RTC compare, the button's
+//! GPIOTE and the LIS3DH data-ready interrupt).
 #![no_std]
 #![no_main]
 
@@ -99,8 +102,10 @@ fn main() -> ! {
         uarte::Pins {
             rxd: port0.p0_08.into_floating_input().degrade(),
             txd: port0.p0_06.into_push_pull_output(Level::High).degrade(),
-            cts: None,
-            rts: None,
+            // Hardware flow control: the RX path holds one byte plus a small FIFO, and the loop
+            // services it every 10 ms, so the modem must wait while RTS is high.
+            cts: Some(port0.p0_07.into_floating_input().degrade()),
+            rts: Some(port0.p0_05.into_push_pull_output(Level::High).degrade()),
         },
         Parity::EXCLUDED,
         Baudrate::BAUD115200,
