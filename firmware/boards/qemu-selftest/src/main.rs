@@ -64,13 +64,19 @@ fn main() -> ! {
     hprintln!("fall trace:   {}", recorded::FALL_SOURCE);
     hprintln!("walk trace:   {}", recorded::WALK_SOURCE);
     hprintln!("water trace:  {}", recorded::SHOWER_SOURCE);
-    // One emulated gateway serves both scenarios in turn, to keep static RAM in budget.
-    let gw = cortex_m::singleton!(: Gateway = Gateway::new(
-        DeviceId::new("pendant-qemu").unwrap_or_else(|_| fail("device id"))))
-    .unwrap_or_else(|| fail("gateway"));
-    pendant_scenario(gw, &mut checks);
-    *gw = Gateway::new(DeviceId::new("meter-qemu").unwrap_or_else(|_| fail("device id")));
-    meter_scenario(gw, &mut checks);
+    // One client and one emulated gateway serve both scenarios in turn, to keep static RAM in
+    // budget; each scenario starts them afresh.
+    let pendant_id = DeviceId::new("pendant-qemu").unwrap_or_else(|_| fail("device id"));
+    let meter_id = DeviceId::new("meter-qemu").unwrap_or_else(|_| fail("device id"));
+    let gw = cortex_m::singleton!(: Gateway = Gateway::new(pendant_id.clone()))
+        .unwrap_or_else(|| fail("gateway"));
+    let client = cortex_m::singleton!(: MqttClient<8, SLOT_BYTES> =
+        MqttClient::new(MqttConfig::default(), &pendant_id, PENDANT_BOOT, 0x1234_5678, 0))
+    .unwrap_or_else(|| fail("client"));
+    pendant_scenario(pendant_id, client, gw, &mut checks);
+    *gw = Gateway::new(meter_id.clone());
+    *client = MqttClient::new(MqttConfig::default(), &meter_id, METER_BOOT, 0x0BAD_F00D, 0);
+    meter_scenario(meter_id, client, gw, &mut checks);
     let used = stack::high_water();
     hprintln!(
         "stack high-water: {} bytes of {} reserved",
@@ -129,11 +135,12 @@ fn level(trace: &[(u64, bool)], t: u64) -> bool {
 }
 
 #[inline(never)]
-fn pendant_scenario(gw: &mut Gateway, checks: &mut Checks) {
-    let device = DeviceId::new("pendant-qemu").unwrap_or_else(|_| fail("device id"));
-    let client = cortex_m::singleton!(: MqttClient<8, SLOT_BYTES> =
-        MqttClient::new(MqttConfig::default(), &device, PENDANT_BOOT, 0x1234_5678, 0))
-    .unwrap_or_else(|| fail("pendant client"));
+fn pendant_scenario(
+    device: DeviceId,
+    client: &mut MqttClient<8, SLOT_BYTES>,
+    gw: &mut Gateway,
+    checks: &mut Checks,
+) {
     let pendant = cortex_m::singleton!(: Pendant = Pendant::new(
         PendantConfig::default(),
         FrameStamper::new(device.clone(), PENDANT_BOOT),
@@ -302,11 +309,12 @@ fn pendant_scenario(gw: &mut Gateway, checks: &mut Checks) {
 }
 
 #[inline(never)]
-fn meter_scenario(gw: &mut Gateway, checks: &mut Checks) {
-    let device = DeviceId::new("meter-qemu").unwrap_or_else(|_| fail("device id"));
-    let client = cortex_m::singleton!(: MqttClient<8, SLOT_BYTES> =
-        MqttClient::new(MqttConfig::default(), &device, METER_BOOT, 0x0BAD_F00D, 0))
-    .unwrap_or_else(|| fail("meter client"));
+fn meter_scenario(
+    device: DeviceId,
+    client: &mut MqttClient<8, SLOT_BYTES>,
+    gw: &mut Gateway,
+    checks: &mut Checks,
+) {
     let meter = cortex_m::singleton!(: Meter = Meter::new(
         MeterConfig::default(),
         FrameStamper::new(device.clone(), METER_BOOT),
