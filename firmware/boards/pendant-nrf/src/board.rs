@@ -5,7 +5,7 @@
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 use nrf52840_hal::nvmc::Nvmc;
 use nrf52840_hal::pac::{NVMC, RTC0, UARTE0};
-use nrf52840_hal::rtc::Rtc;
+use nrf52840_hal::rtc::{Rtc, RtcCompareReg, RtcInterrupt};
 use nrf52840_hal::saadc::{InternalVdd, Saadc};
 use nrf52840_hal::uarte::{self, UarteRx, UarteTx};
 use vigil_firmware::hal::{BatteryMonitor, BootIdStore, Millis, MonotonicClock};
@@ -19,13 +19,33 @@ pub struct RtcClock {
 }
 
 impl RtcClock {
-    pub fn new(rtc: Rtc<RTC0>) -> Self {
+    /// Starts the counter. The compare event is enabled as an interrupt source in the RTC but
+    /// not in the NVIC: with `SEVONPEND` set it only wakes the core from `WFE`.
+    pub fn new(mut rtc: Rtc<RTC0>) -> Self {
         rtc.enable_counter();
+        rtc.enable_interrupt(RtcInterrupt::Compare0, None);
         Self {
             rtc,
             last: 0,
             wraps: 0,
         }
+    }
+
+    /// Sleeps the core (WFE) for about `ms` milliseconds, until RTC compare 0 fires.
+    /// Requires `SCB.SEVONPEND`.
+    pub fn sleep_ms(&mut self, ms: u32) {
+        // The RTC needs CC at least two ticks ahead of COUNTER to raise the event.
+        let ticks = (u64::from(ms) * 32_768 / 1000).max(2) as u32;
+        let target = (self.rtc.get_counter() + ticks) & 0x00FF_FFFF;
+        self.rtc.reset_event(RtcInterrupt::Compare0);
+        if self.rtc.set_compare(RtcCompareReg::Compare0, target).is_err() {
+            return;
+        }
+        while !self.rtc.is_event_triggered(RtcInterrupt::Compare0) {
+            cortex_m::asm::wfe();
+        }
+        self.rtc.reset_event(RtcInterrupt::Compare0);
+        cortex_m::peripheral::NVIC::unpend(nrf52840_hal::pac::Interrupt::RTC0);
     }
 }
 

@@ -14,9 +14,9 @@
 //!
 //! The main loop runs every 10 ms under a 2 s watchdog: it samples the button, reads the
 //! accelerometer at 50 Hz, advances the pendant and the MQTT client with the RTC's time, moves
-//! bytes to and from the modem, and drives the LED and buzzer. Known limit: the wait between
-//! passes is a busy delay; a production build sleeps (WFE on an RTC compare, the button's
-//! GPIOTE and the LIS3DH data-ready interrupt).
+//! bytes to and from the modem, and drives the LED and buzzer; between passes the core sleeps
+//! (WFE until an RTC compare). Known limit: it wakes every 10 ms whatever happens; a longer
+//! sleep woken by the button's GPIOTE and the LIS3DH data-ready pin would save more.
 #![no_std]
 #![no_main]
 
@@ -25,7 +25,6 @@ mod board;
 use core::fmt::Write as _;
 
 use cortex_m_rt::entry;
-use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{InputPin, OutputPin};
 use nrf52840_hal::clocks::{Clocks, LfOscConfiguration};
 use nrf52840_hal::gpio::{p0, Level};
@@ -34,7 +33,6 @@ use nrf52840_hal::pac;
 use nrf52840_hal::rng::Rng;
 use nrf52840_hal::rtc::Rtc;
 use nrf52840_hal::saadc::{Saadc, SaadcConfig};
-use nrf52840_hal::timer::Timer;
 use nrf52840_hal::twim::{self, Twim};
 use nrf52840_hal::uarte::{self, Baudrate, Parity, Uarte};
 use nrf52840_hal::wdt::{count, Watchdog};
@@ -62,6 +60,12 @@ fn main() -> ! {
     let Some(p) = pac::Peripherals::take() else {
         halt()
     };
+    let Some(mut core) = cortex_m::Peripherals::take() else {
+        halt()
+    };
+    // Pending (but NVIC-disabled) interrupts wake the core from WFE: the RTC compare ends
+    // each sleep between passes.
+    core.SCB.set_sevonpend();
     let _clocks = Clocks::new(p.CLOCK)
         .enable_ext_hfosc()
         .set_lfclk_src_external(LfOscConfiguration::NoExternalNoBypass)
@@ -120,7 +124,6 @@ fn main() -> ! {
 
     let Ok(rtc) = Rtc::new(p.RTC0, 0) else { halt() };
     let mut clock = RtcClock::new(rtc);
-    let mut delay = Timer::new(p.TIMER0);
     let mut battery = VddMonitor {
         saadc: Saadc::new(
             p.SAADC,
@@ -251,7 +254,7 @@ fn main() -> ! {
         } else {
             buzzer.set_low()
         };
-        delay.delay_ms(LOOP_MS);
+        clock.sleep_ms(LOOP_MS);
     }
 }
 
