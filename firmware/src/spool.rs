@@ -412,4 +412,85 @@ mod tests {
         assert!(!s.handle_puback(2, 10));
         assert_eq!(s.in_flight().count(), 1);
     }
+
+    mod invariants {
+        use std::collections::BTreeSet;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Push { urgent: bool },
+            Receipt { through: u32 },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => any::<bool>().prop_map(|urgent| Op::Push { urgent }),
+                1 => (0u32..40).prop_map(|through| Op::Receipt { through }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn no_accepted_urgent_frame_is_ever_lost_and_every_drop_is_counted(
+                ops in prop::collection::vec(op(), 1..60),
+            ) {
+                let mut s = Spool::<5>::new(3);
+                let mut seq = 0;
+                let mut covered = 0;
+                let mut urgent_kept = BTreeSet::new();
+                // Routine frames accepted and neither dropped nor covered, as a model.
+                let mut routine_alive = BTreeSet::new();
+                let mut drops = 0;
+                for op in ops {
+                    match op {
+                        Op::Push { urgent: u } => {
+                            seq += 1;
+                            let f = if u { urgent(seq) } else { routine(seq) };
+                            match s.push(&f) {
+                                Ok(admitted) => {
+                                    if let Admitted::StoredDroppingRoutine { dropped_seq } = admitted {
+                                        // The oldest routine frame goes first.
+                                        prop_assert_eq!(routine_alive.first().copied(), Some(dropped_seq));
+                                        prop_assert!(routine_alive.remove(&dropped_seq));
+                                        drops += 1;
+                                    }
+                                    match (u, admitted) {
+                                        (true, Admitted::DroppedNewRoutine) => prop_assert!(false, "urgent dropped"),
+                                        (true, _) => { urgent_kept.insert(seq); }
+                                        (false, Admitted::DroppedNewRoutine) => drops += 1,
+                                        (false, _) => { routine_alive.insert(seq); }
+                                    }
+                                }
+                                Err(SpoolError::FullOfUrgent) => prop_assert!(u),
+                                Err(e) => prop_assert!(false, "{e}"),
+                            }
+                        }
+                        Op::Receipt { through } => {
+                            s.handle_receipt(&receipt(3, through, &[]));
+                            covered = covered.max(through);
+                            routine_alive.retain(|q| *q > through);
+                        }
+                    }
+                    prop_assert!(s.len() <= 5);
+                    let held: BTreeSet<u32> = s.entries().map(|e| e.seq).collect();
+                    for u in &urgent_kept {
+                        prop_assert!(*u <= covered || held.contains(u), "urgent {u} lost");
+                    }
+                    let routine_held: BTreeSet<u32> =
+                        s.entries().filter(|e| !e.urgent).map(|e| e.seq).collect();
+                    prop_assert_eq!(&routine_held, &routine_alive);
+                    prop_assert_eq!(s.counters().routine_dropped, drops);
+                }
+                let order: StdVec<bool> = drain_order(&mut s)
+                    .iter()
+                    .map(|q| urgent_kept.contains(q))
+                    .collect();
+                prop_assert!(order.windows(2).all(|w| w[0] || !w[1]), "urgent first: {order:?}");
+            }
+        }
+    }
 }

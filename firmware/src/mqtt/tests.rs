@@ -541,3 +541,56 @@ fn bytes_split_at_any_point_make_the_same_packets() {
     }
     assert_eq!(events(&mut c).len(), 1);
 }
+
+mod robustness {
+    //! Whatever a broker (or a corrupted link) sends, the client never panics: it either
+    //! handles the packet or ends the session and counts it.
+    use std::vec;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A fixed header of a packet type a client may receive, a plausible remaining length,
+    /// then arbitrary bytes.
+    fn packet_like() -> impl Strategy<Value = StdVec<u8>> {
+        (
+            prop::sample::select(vec![
+                0x20u8, 0x30, 0x31, 0x32, 0x3A, 0x34, 0x40, 0x90, 0xB0, 0xD0,
+            ]),
+            prop::collection::vec(any::<u8>(), 0..80),
+        )
+            .prop_map(|(header, body)| {
+                let mut p = vec![header, body.len() as u8];
+                p.extend(body);
+                p
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_client(
+            bytes in prop::collection::vec(any::<u8>(), 0..700),
+            split in 1usize..64,
+        ) {
+            let mut c = client();
+            connect(&mut c, 0);
+            for chunk in bytes.chunks(split) {
+                c.handle_bytes(chunk, 1);
+            }
+            c.handle_timeout(2);
+        }
+
+        #[test]
+        fn packet_shaped_garbage_never_panics_the_client(
+            packets in prop::collection::vec(packet_like(), 1..6),
+        ) {
+            let mut c = client();
+            connect(&mut c, 0);
+            for p in packets {
+                c.handle_bytes(&p, 1);
+                let _ = drain(&mut c, 1).len();
+            }
+        }
+    }
+}
