@@ -137,6 +137,14 @@ impl Meter {
         }
     }
 
+    /// Pulses counted by hardware since the previous call (a timer in counter mode fed by the
+    /// reed contact through an RC filter, or a pulse-counter peripheral), for boards that sleep
+    /// instead of sampling the input. The pulses are counted in the slot running at `now`.
+    pub fn handle_pulse_count(&mut self, pulses: u32, now: Millis) {
+        self.handle_timeout(now);
+        self.pulses_in_epoch += u64::from(pulses);
+    }
+
     /// One sample of the tamper input (`true` = magnet present or case open).
     pub fn handle_tamper_input(&mut self, active: bool, now: Millis) {
         self.handle_timeout(now);

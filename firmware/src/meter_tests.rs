@@ -232,3 +232,16 @@ fn every_report_encodes_within_the_frame_limit() {
         f.encode(&mut buf).unwrap();
     }
 }
+
+#[test]
+fn pulses_counted_by_hardware_land_in_the_slot_they_are_read_in() {
+    let mut m = meter(MeterConfig::default());
+    m.handle_pulse_count(3, 30_000);
+    m.handle_pulse_count(0, 59_999);
+    m.handle_pulse_count(2, 61_000);
+    m.handle_timeout(900_000);
+    let rs = reports(&mut m);
+    let r = reading(&rs[0].1);
+    assert_eq!(&r.slots_ml[..3], [3_000, 2_000, 0]);
+    assert_eq!(r.total_ml, 1_005_000);
+}
