@@ -265,7 +265,7 @@ fn pendant_scenario(
         "both recorded falls start a countdown",
         countdown_starts.len() == 2
             && countdown_starts[0] > FALLS[0]
-            && countdown_starts[0] < FALLS[0] + fall_len
+            && countdown_starts[0] < FALLS[0] + fall_len + 20_000
             && countdown_starts[1] > FALLS[1],
     );
     if recorded::WALK.is_empty() {
