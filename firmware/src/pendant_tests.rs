@@ -294,6 +294,15 @@ fn the_reference_fall_on_the_accelerometer_starts_the_countdown() {
         p.handle_accel(s, t);
         t += period;
     }
+    // The wearer goes on lying as the trace ended.
+    let lying = crate::traces::FALL[crate::traces::FALL.len() - 1];
+    for _ in 0..500 {
+        if matches!(p.mode(), PendantMode::FallCountdown { .. }) {
+            break;
+        }
+        p.handle_accel(lying, t);
+        t += period;
+    }
     match p.mode() {
         PendantMode::FallCountdown { detection, started } => {
             assert!(
