@@ -236,7 +236,7 @@ fn await_seq(board: &mut Board, rx: &Messages, up: &str, seq: u32) {
 }
 
 #[test]
-fn a_frame_made_while_the_link_is_down_arrives_after_the_reconnect() {
+fn after_a_dropped_link_the_board_reconnects_sends_what_it_made_and_gets_what_it_missed() {
     let (host, port) = broker();
     let id = unique_id("re");
     let device = DeviceId::new(&id).unwrap();
@@ -261,12 +261,40 @@ fn a_frame_made_while_the_link_is_down_arrives_after_the_reconnect() {
     });
     board.client.submit(&frame(&device, 2, call), now).unwrap();
 
+    // Once the broker has seen the board go (its will), the centre answers an earlier call.
+    let state = format!("vigil/v1/dev/{id}/state");
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (topic, payload) = rx.recv_timeout(left).expect("the will message");
+        if topic == state && !DeviceState::decode(&payload).unwrap().online {
+            break;
+        }
+    }
+    let help = HelpComing {
+        boot_id: 9,
+        seq: 1,
+        alert_id: 5,
+    };
+    let down = format!("vigil/v1/dev/{id}/down");
+    observer
+        .publish(
+            down,
+            QoS::AtLeastOnce,
+            false,
+            encode_down(&device, DownlinkBody::HelpComing(help)),
+        )
+        .unwrap();
+
     // After the backoff (at most 1 s for a first failure) the board reconnects by itself and
-    // publishes the call, and frame 1 again since no durable receipt covered it.
+    // publishes the call, and frame 1 again since no durable receipt covered it; the broker
+    // kept the session and delivers the answer sent while the board was away.
     await_seq(&mut board, &rx, &up, 2);
     assert_eq!(board.client.counters().connects, 2);
     assert_eq!(board.client.spool().len(), 2);
-    let state = format!("vigil/v1/dev/{id}/state");
+    board.run_until("the downlink queued while offline", |b| {
+        b.downlinks.contains(&DownlinkBody::HelpComing(help))
+    });
     observer
         .publish(state, QoS::AtLeastOnce, true, Vec::<u8>::new())
         .unwrap();

@@ -43,6 +43,10 @@ pub struct MqttConfig {
     pub backoff_min_ms: u32,
     pub backoff_max_ms: u32,
     pub max_in_flight: u8,
+    /// Ask the broker to keep the session (CONNECT without clean session), so QoS 1
+    /// downlinks — a "help is coming", a durable receipt — sent while the board is offline are
+    /// queued and delivered when it reconnects.
+    pub persistent_session: bool,
 }
 
 impl Default for MqttConfig {
@@ -56,6 +60,7 @@ impl Default for MqttConfig {
             backoff_min_ms: 1_000,
             backoff_max_ms: 300_000,
             max_in_flight: 4,
+            persistent_session: true,
         }
     }
 }

@@ -19,6 +19,7 @@ use super::*;
 enum Seen {
     Connect {
         keep_alive: u16,
+        clean_session: bool,
         will_topic: StdString,
         will: DeviceState,
     },
@@ -49,6 +50,7 @@ fn drain(c: &mut MqttClient<8>, now: Millis) -> StdVec<Seen> {
                 let w = c.last_will.unwrap();
                 Seen::Connect {
                     keep_alive: c.keep_alive,
+                    clean_session: c.clean_session,
                     will_topic: w.topic.to_string(),
                     will: DeviceState::decode(w.message).unwrap(),
                 }
@@ -193,7 +195,7 @@ fn published_seqs(sent: &[Seen]) -> StdVec<(u32, u16, bool)> {
 }
 
 #[test]
-fn connect_carries_a_retained_offline_will_on_the_state_topic() {
+fn connect_asks_for_a_kept_session_and_carries_a_retained_offline_will() {
     let mut c = client();
     assert_eq!(c.next_deadline(), Some(0));
     c.handle_timeout(0);
@@ -204,6 +206,7 @@ fn connect_carries_a_retained_offline_will_on_the_state_topic() {
         sent,
         [Seen::Connect {
             keep_alive: 60,
+            clean_session: false,
             will_topic: "vigil/v1/dev/p-1/state".into(),
             will: DeviceState {
                 device_id: device(),

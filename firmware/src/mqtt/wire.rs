@@ -62,7 +62,7 @@ impl<const N: usize, const B: usize> MqttClient<N, B> {
                 protocol: Protocol::MQTT311,
                 keep_alive: self.config.keep_alive_s,
                 client_id: self.device_id.as_str(),
-                clean_session: true,
+                clean_session: !self.config.persistent_session,
                 last_will: Some(LastWill {
                     topic: &self.state_topic,
                     message: &will[..will_len],
