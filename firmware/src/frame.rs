@@ -58,6 +58,21 @@ mod tests {
     use vigil_protocol::{ButtonEvent, ButtonKind};
 
     #[test]
+    fn heartbeats_carry_the_crate_version_not_the_fallback() {
+        assert_eq!(firmware_version().as_str(), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn a_heartbeat_is_due_once_per_interval_and_a_shorter_interval_applies_at_once() {
+        let mut h = HeartbeatSchedule::new(60_000, 0);
+        assert!(!h.due(59_999));
+        assert!(h.due(60_000));
+        assert!(!h.due(60_001));
+        h.set_interval(10_000, 61_000);
+        assert_eq!(h.next_deadline(), 71_000);
+    }
+
+    #[test]
     fn frames_carry_consecutive_seqs_from_one_and_the_boot_id() {
         let mut s = FrameStamper::new(DeviceId::new("p-1").unwrap(), 7);
         let body = UplinkBody::Button(ButtonEvent {
