@@ -38,7 +38,11 @@ impl RtcClock {
         let ticks = (u64::from(ms) * 32_768 / 1000).max(2) as u32;
         let target = (self.rtc.get_counter() + ticks) & 0x00FF_FFFF;
         self.rtc.reset_event(RtcInterrupt::Compare0);
-        if self.rtc.set_compare(RtcCompareReg::Compare0, target).is_err() {
+        if self
+            .rtc
+            .set_compare(RtcCompareReg::Compare0, target)
+            .is_err()
+        {
             return;
         }
         while !self.rtc.is_event_triggered(RtcInterrupt::Compare0) {
