@@ -40,7 +40,7 @@
 //!
 //! # Known misses and false alarms
 //!
-//! Measured on SisFall (see `docs/fall-detection.md`): falls whose body ends up
+//! Measured on SisFall (see `docs/firmware.md`, "Fall detection"): falls whose body ends up
 //! in nearly the same orientation (a backward slip ending half-sitting), soft falls
 //! from sitting whose impact stays under 2.1 g, and a wearer who moves a lot right
 //! after the impact. A slow slide to the floor has no impact and is missed. Lying down
