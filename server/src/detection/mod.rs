@@ -2,8 +2,8 @@
 
 pub mod action;
 pub mod call;
-//pub mod fire;
-//pub mod health;
+pub mod fire;
+pub mod health;
 
 #[cfg(test)]
 mod testkit;
