@@ -2,6 +2,6 @@
 
 pub mod alerts;
 pub mod detection;
+pub mod escalation;
 pub mod ids;
-//pub mod escalation;
 //pub mod notify;
