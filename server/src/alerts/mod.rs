@@ -4,7 +4,7 @@ use std::fmt;
 
 pub mod audit;
 pub mod book;
-//pub mod kpi;
+pub mod kpi;
 pub mod lifecycle;
 mod timestamp;
 
