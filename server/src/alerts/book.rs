@@ -11,6 +11,7 @@ use crate::alerts::lifecycle::{
 };
 use crate::alerts::{AlertKind, Timestamp};
 use crate::detection::action::{AlertKey, DetectorAction};
+use crate::escalation::StopReason;
 
 /// What the book asks its driver to do after a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub enum BookEvent {
     /// A new alert needs a person: start escalating it.
     StartEscalation(AlertId),
     /// Somebody acknowledged it or it closed: stop escalating.
-    StopEscalation(AlertId),
+    StopEscalation(AlertId, StopReason),
     /// Tell the pendant that help is coming.
     Downlink(DownlinkFrame),
 }
@@ -219,7 +220,12 @@ impl AlertBook {
         let id = alert.id;
         let was_unacknowledged = before == AlertState::Open;
         if was_unacknowledged && alert.state != AlertState::Open {
-            self.events.push_back(BookEvent::StopEscalation(id));
+            let reason = if alert.state.is_closed() {
+                StopReason::Closed
+            } else {
+                StopReason::Acknowledged
+            };
+            self.events.push_back(BookEvent::StopEscalation(id, reason));
         }
         if before == AlertState::Open && alert.state == AlertState::Acknowledged {
             if let Some(frame) = help_coming(&alert) {

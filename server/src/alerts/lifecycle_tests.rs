@@ -3,6 +3,7 @@ use crate::alerts::audit::AuditLog;
 use crate::alerts::book::{AlertBook, BookEvent, BookSnapshot};
 use crate::alerts::Subject;
 use crate::detection::action::{details, DetectorAction};
+use crate::escalation::StopReason;
 use crate::ids::{DeviceId, SiteId};
 
 fn t(s: u64) -> Timestamp {
@@ -271,14 +272,14 @@ fn an_auto_close_kind_closes_and_shows_nobody_acknowledged_it() {
             BookEvent::Upserted(a) => Some(a.clone()),
             BookEvent::Audit(_)
             | BookEvent::StartEscalation(_)
-            | BookEvent::StopEscalation(_)
+            | BookEvent::StopEscalation(..)
             | BookEvent::Downlink(_) => None,
         })
         .unwrap();
     assert_eq!(last.state, AlertState::Resolved);
     assert_eq!(last.disposition, Some(Disposition::ConditionCleared));
     assert!(last.closed_unacknowledged());
-    assert!(events.contains(&BookEvent::StopEscalation(last.id)));
+    assert!(events.contains(&BookEvent::StopEscalation(last.id, StopReason::Closed)));
     let actors: Vec<_> = log.records().iter().map(|r| r.actor.clone()).collect();
     assert_eq!(actors, vec![Actor::Rule; 3]);
 }
@@ -330,7 +331,7 @@ fn acknowledging_stops_escalation_and_is_remembered_once() {
     book.handle_operator(id, &OperatorAction::Acknowledge, op(), None, t(42))
         .unwrap();
     let events = audits(&mut book, &mut log);
-    assert!(events.contains(&BookEvent::StopEscalation(id)));
+    assert!(events.contains(&BookEvent::StopEscalation(id, StopReason::Acknowledged)));
     let a = book.get(id).unwrap();
     assert_eq!(a.acknowledged.as_ref().map(|k| k.at), Some(t(42)));
 }

@@ -254,7 +254,7 @@ fn acknowledging_a_call_sends_help_is_coming_to_the_pendant() {
             BookEvent::Audit(_)
             | BookEvent::Upserted(_)
             | BookEvent::StartEscalation(_)
-            | BookEvent::StopEscalation(_) => None,
+            | BookEvent::StopEscalation(..) => None,
         })
         .collect();
     assert_eq!(downlinks.len(), 1);
