@@ -4,4 +4,4 @@ pub mod alerts;
 pub mod detection;
 pub mod escalation;
 pub mod ids;
-//pub mod notify;
+pub mod notify;
