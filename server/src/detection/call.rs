@@ -21,8 +21,9 @@ use crate::detection::action::{
     details, AlertKey, ClearReason, DetectorAction, FrameContext, FrameRef,
 };
 
-/// Frames remembered for duplicate detection and for matching cancels.
-const REMEMBERED_FRAMES: usize = 16;
+/// Frames remembered for duplicate detection and for matching cancels. Calls and falls are
+/// rare; eight covers any burst a pendant sends while keeping a resident's state small.
+const REMEMBERED_FRAMES: usize = 8;
 /// A frame this much older than its arrival is marked as reported late on the alert.
 const LATE_AFTER: Duration = Duration::from_secs(60);
 
@@ -52,11 +53,12 @@ struct Incident {
     falls: u32,
 }
 
-/// A call or fall frame seen recently, and the alert it went to.
+/// A call or fall frame seen recently, and the kind of alert it went to (the subject is
+/// this detector's).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct SeenFrame {
     frame: FrameRef,
-    alert: Option<AlertKey>,
+    alert: Option<AlertKind>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -221,15 +223,16 @@ impl CallDetector {
             );
         }
         let key = incident.key.clone();
+        let kind = key.kind;
         self.actions.push_back(DetectorAction::Raise {
             site: ctx.site.clone(),
-            key: key.clone(),
+            key,
             severity: Severity::Critical,
             at: ctx.occurred_at,
             origin: Some(ctx.frame.clone()),
             details: d,
         });
-        self.remember(ctx.frame.clone(), Some(key));
+        self.remember(ctx.frame.clone(), Some(kind));
     }
 
     fn cancel(&mut self, ctx: &FrameContext, cancels_seq: Option<u32>, now: Timestamp) {
@@ -240,18 +243,18 @@ impl CallDetector {
                 .iter()
                 .rev()
                 .find(|s| s.frame.seq == seq && s.frame.boot_id == ctx.frame.boot_id)
-                .and_then(|s| s.alert.clone()),
+                .and_then(|s| s.alert),
             // A cancel that names no frame cancels the incident in progress.
-            None => self.state.incident.as_ref().map(|i| i.key.clone()),
+            None => self.state.incident.as_ref().map(|i| i.key.kind),
         };
         self.remember(ctx.frame.clone(), None);
-        let Some(key) = target else {
+        let Some(kind) = target else {
             self.state.counters.cancels_without_alert += 1;
             return;
         };
         self.actions.push_back(DetectorAction::Clear {
             site: ctx.site.clone(),
-            key,
+            key: AlertKey::new(subject_of(ctx), kind),
             at: ctx.occurred_at,
             reason: ClearReason::ResidentCancelled,
             details: details([
@@ -269,7 +272,7 @@ impl CallDetector {
         dup
     }
 
-    fn remember(&mut self, frame: FrameRef, alert: Option<AlertKey>) {
+    fn remember(&mut self, frame: FrameRef, alert: Option<AlertKind>) {
         if self.state.recent.len() == REMEMBERED_FRAMES {
             self.state.recent.pop_front();
         }

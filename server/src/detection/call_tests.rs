@@ -268,3 +268,33 @@ fn acknowledging_a_call_sends_help_is_coming_to_the_pendant() {
         })
     );
 }
+
+#[test]
+fn a_residents_call_state_stays_under_one_kibibyte_when_full() {
+    let mut d = CallDetector::new(CallConfig::default());
+    for seq in 0..40 {
+        d.handle_button(
+            &ctx("pendant-with-a-long-name-0001", seq, 0),
+            &press(),
+            at_s(u64::from(seq)),
+        );
+        d.handle_fall(
+            &ctx("pendant-with-a-long-name-0001", 100 + seq, 0),
+            &fall(false),
+            at_s(u64::from(seq)),
+        );
+    }
+    let _ = actions(&mut d);
+    let s = d.state();
+    assert_eq!(s.recent.len(), REMEMBERED_FRAMES);
+    let incident_heap = s.incident.as_ref().map_or(0, |i| match &i.key.subject {
+        Subject::Resident(r) => r.as_str().len(),
+        Subject::Device(_) | Subject::Zone { .. } | Subject::Gateway(_) | Subject::Site(_) => 0,
+    });
+    let bytes = std::mem::size_of::<CallState>()
+        + s.recent.capacity() * std::mem::size_of::<SeenFrame>()
+        + std::mem::size_of::<Incident>()
+        + incident_heap;
+    eprintln!("call detector state: {bytes} bytes per resident");
+    assert!(bytes <= 1024, "{bytes} bytes per resident");
+}
