@@ -4,7 +4,7 @@
 use vigil_protocol::{
     ButtonEvent, ButtonKind, DownlinkBody, DownlinkFrame, FireReport, SensorKind, SignalClass,
 };
-use vigil_server::alerts::audit::{Actor, AuditChange, AuditLog};
+use vigil_server::alerts::audit::{Actor, AuditChange, AuditLog, NotifyOutcome};
 use vigil_server::alerts::book::{AlertBook, BookEvent};
 use vigil_server::alerts::kpi::{kpis_by_site, Period, Share};
 use vigil_server::alerts::lifecycle::{AlertPolicy, AlertState, Disposition, OperatorAction};
@@ -92,11 +92,13 @@ impl Driver {
         }
         while let Some(a) = self.escalator.poll_action() {
             match a {
-                EscalationAction::Notify {
-                    tier, responder, ..
-                } => self
-                    .told
-                    .push((now.since(t(0)).as_secs(), tier, responder.to_string())),
+                EscalationAction::Notify(n) => {
+                    self.told
+                        .push((now.since(t(0)).as_secs(), n.tier, n.responder.to_string()));
+                    // Every attempt and its outcome is audited (here the channel succeeded).
+                    self.audit
+                        .append(n.outcome_record("sse", NotifyOutcome::Delivered, now));
+                }
                 EscalationAction::Audit(r) => self.audit.append(r),
             }
         }
@@ -173,13 +175,23 @@ fn a_call_nobody_answers_climbs_the_tiers_and_stops_when_acknowledged() {
         .map(|r| match &r.change {
             AuditChange::Raised { .. } => "raised".to_owned(),
             AuditChange::Escalated { tier } => format!("tier {tier}"),
+            AuditChange::Notified { responder, .. } => format!("told {responder}"),
             AuditChange::Transition { .. } => format!("-> {}", r.to),
             other => format!("{other:?}"),
         })
         .collect();
     assert_eq!(
         changes,
-        ["raised", "tier 0", "tier 1", "tier 2", "-> acknowledged"]
+        [
+            "raised",
+            "tier 0",
+            "told carer-a",
+            "tier 1",
+            "told nurse-x",
+            "tier 2",
+            "told district-1",
+            "-> acknowledged"
+        ]
     );
     let k = &kpis_by_site(
         drv.audit.records(),

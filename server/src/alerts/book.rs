@@ -115,6 +115,7 @@ impl AlertBook {
                     alert.repeat_count = alert.repeat_count.saturating_add(1);
                     alert.last_seen_at = alert.last_seen_at.max(at);
                     // The ladder sorts most urgent first: a repeat can only make it more urgent.
+                    let more_urgent = severity < alert.severity;
                     alert.severity = alert.severity.min(severity);
                     alert.cleared = None;
                     alert.details.extend(details);
@@ -127,8 +128,15 @@ impl AlertBook {
                     };
                     let rec = alert.record_rule(now, Some(alert.state), change);
                     let snapshot = Box::new(alert.clone());
+                    let id = alert.id;
+                    let unacknowledged = alert.state == AlertState::Open;
                     self.events.push_back(BookEvent::Audit(rec));
                     self.events.push_back(BookEvent::Upserted(snapshot));
+                    // An alert that became more urgent may now reach the escalation policy's
+                    // severity (e.g. no use for 12 h, then for 24 h); starting twice is a no-op.
+                    if more_urgent && unacknowledged {
+                        self.events.push_back(BookEvent::StartEscalation(id));
+                    }
                     return;
                 }
                 let id = AlertId(self.next_id);

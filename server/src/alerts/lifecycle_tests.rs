@@ -364,3 +364,31 @@ fn a_clear_without_an_open_alert_is_counted() {
     assert_eq!(book.counters().clears_without_alert, 1);
     assert!(book.poll_event().is_none());
 }
+
+#[test]
+fn an_alert_that_becomes_more_urgent_is_offered_to_escalation_again() {
+    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut log = AuditLog::new();
+    book.handle_detection(raise(AlertKind::Tamper, Severity::Warning, 0), t(0));
+    let id = book.open_alert(&key(AlertKind::Tamper)).unwrap().id;
+    let starts = |events: &[BookEvent]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, BookEvent::StartEscalation(_)))
+            .count()
+    };
+    assert_eq!(starts(&audits(&mut book, &mut log)), 1);
+    book.handle_detection(raise(AlertKind::Tamper, Severity::Warning, 10), t(10));
+    assert_eq!(starts(&audits(&mut book, &mut log)), 0, "same severity");
+    book.handle_detection(raise(AlertKind::Tamper, Severity::Major, 20), t(20));
+    assert_eq!(starts(&audits(&mut book, &mut log)), 1, "more urgent");
+    book.handle_operator(id, &OperatorAction::Acknowledge, op(), None, t(30))
+        .unwrap();
+    let _ = audits(&mut book, &mut log);
+    book.handle_detection(raise(AlertKind::Tamper, Severity::Critical, 40), t(40));
+    assert_eq!(
+        starts(&audits(&mut book, &mut log)),
+        0,
+        "already acknowledged"
+    );
+}

@@ -13,10 +13,12 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use vigil_protocol::{DeviceState, GatewayStatus, Heartbeat, MeterReading};
+use vigil_protocol::{DeviceState, GatewayStatus, Heartbeat, MeterReading, UplinkBody};
 
 use crate::alerts::{duration_secs, AlertKind, Severity, Subject, Timestamp};
-use crate::detection::action::{details, AlertKey, ClearReason, Details, DetectorAction};
+use crate::detection::action::{
+    details, AlertKey, ClearReason, Details, DetectorAction, FrameContext,
+};
 use crate::ids::{DeviceId, GatewayId, SiteId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -294,6 +296,19 @@ impl HealthDetector {
             self.state.counters.unknown_devices += 1;
         }
         i
+    }
+
+    /// Any uplink frame: the driver feeds every frame here (and calls, falls, fire reports
+    /// and meter readings to their own detectors as well).
+    pub fn handle_uplink(&mut self, ctx: &FrameContext, body: &UplinkBody, now: Timestamp) {
+        let device = &ctx.frame.device;
+        match body {
+            UplinkBody::Heartbeat(hb) => self.handle_heartbeat(device, hb, ctx.occurred_at, now),
+            UplinkBody::Meter(m) => self.handle_meter(device, m, ctx.occurred_at, now),
+            UplinkBody::Button(_) | UplinkBody::Fall(_) | UplinkBody::Fire(_) => {
+                self.handle_frame(device, ctx.occurred_at, now)
+            }
+        }
     }
 
     /// Any frame from the board: it is alive at `occurred_at`.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::detection::testkit::{at_s, device, drain, site};
+use crate::detection::testkit::{at_s, ctx, device, drain, site};
 use vigil_protocol::{BoardStatus, FirmwareVersion};
 
 fn gw() -> GatewayId {
@@ -230,4 +230,33 @@ fn frames_from_unregistered_boards_are_counted() {
     d.handle_frame(&device("stranger"), at_s(5), at_s(5));
     assert_eq!(d.state().counters.unknown_devices, 1);
     assert!(summary(&mut d).is_empty());
+}
+
+#[test]
+fn every_uplink_body_counts_as_life_and_heartbeats_carry_the_battery() {
+    let mut d = one_board(BoardKind::Pendant);
+    let press = UplinkBody::Button(vigil_protocol::ButtonEvent {
+        kind: vigil_protocol::ButtonKind::Press,
+        cancels_seq: None,
+    });
+    d.handle_uplink(&ctx("b1", 1, 1000), &press, at_s(1000));
+    assert_eq!(d.next_deadline(), Some(at_s(1000 + 2 * 900 + 300)));
+    d.handle_uplink(
+        &ctx("b1", 2, 1100),
+        &UplinkBody::Heartbeat(hb(3000)),
+        at_s(1100),
+    );
+    assert_eq!(
+        summary(&mut d),
+        vec![r#"raise low_battery Device(DeviceId("b1"))"#]
+    );
+    d.handle_uplink(
+        &ctx("b1", 3, 1200),
+        &UplinkBody::Meter(meter(3000, true)),
+        at_s(1200),
+    );
+    assert_eq!(
+        summary(&mut d),
+        vec![r#"raise tamper Device(DeviceId("b1"))"#]
+    );
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 pub use policy::{
     EscalationPolicy, PolicyError, RoleName, Roster, RosterLookup, Shift, Target, Tier,
 };
-pub use task::{EscalationAction, EscalationTask, StopReason};
+pub use task::{EscalationAction, EscalationTask, Notification, StopReason};
 
 use crate::alerts::lifecycle::{Alert, AlertId};
 use crate::alerts::Timestamp;

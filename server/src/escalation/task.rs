@@ -19,17 +19,52 @@ pub enum StopReason {
     Closed,
 }
 
+/// One responder to tell about one alert. The driver keeps it with each channel's attempt
+/// and turns the attempt's outcome into an audit record with [`Notification::outcome_record`],
+/// even when the alert was acknowledged in the meantime.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Notification {
+    pub alert: AlertId,
+    pub site: SiteId,
+    pub kind: AlertKind,
+    pub tier: usize,
+    pub responder: ResponderId,
+}
+
+impl Notification {
+    /// The audit record of one attempt on `channel` (e.g. `webhook`, `sse`) and its outcome.
+    pub fn outcome_record(
+        &self,
+        channel: &str,
+        outcome: NotifyOutcome,
+        now: Timestamp,
+    ) -> AuditRecord {
+        AuditRecord {
+            alert: self.alert,
+            site: self.site.clone(),
+            kind: self.kind,
+            at: now,
+            actor: Actor::System,
+            // The alert was unacknowledged when the notification was decided.
+            from: Some(AlertState::Open),
+            to: AlertState::Open,
+            change: AuditChange::Notified {
+                tier: self.tier,
+                responder: self.responder.clone(),
+                channel: channel.to_owned(),
+                outcome,
+            },
+            note: None,
+        }
+    }
+}
+
 /// What the escalation asks its driver to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum EscalationAction {
     /// Tell this responder about the alert over their channels.
-    Notify {
-        alert: AlertId,
-        site: SiteId,
-        tier: usize,
-        responder: ResponderId,
-    },
+    Notify(Notification),
     /// Append to the audit trail.
     Audit(AuditRecord),
 }
@@ -109,27 +144,6 @@ impl EscalationTask {
         Vec::new()
     }
 
-    /// The audit record of one notification attempt's outcome, reported by a channel.
-    pub fn notification_record(
-        &self,
-        tier: usize,
-        responder: ResponderId,
-        channel: &str,
-        outcome: NotifyOutcome,
-        now: Timestamp,
-    ) -> AuditRecord {
-        self.record(
-            now,
-            AuditChange::Notified {
-                tier,
-                responder,
-                channel: channel.to_owned(),
-                outcome,
-            },
-            None,
-        )
-    }
-
     fn record(&self, at: Timestamp, change: AuditChange, note: Option<String>) -> AuditRecord {
         AuditRecord {
             alert: self.alert,
@@ -191,12 +205,13 @@ impl EscalationTask {
                 Some(note),
             )));
             for responder in responders {
-                actions.push(EscalationAction::Notify {
+                actions.push(EscalationAction::Notify(Notification {
                     alert: self.alert,
                     site: self.site.clone(),
+                    kind: self.kind,
                     tier: t,
                     responder,
-                });
+                }));
             }
             return actions;
         }

@@ -76,9 +76,7 @@ fn notified(actions: &[EscalationAction]) -> Vec<(usize, String)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            EscalationAction::Notify {
-                tier, responder, ..
-            } => Some((*tier, responder.to_string())),
+            EscalationAction::Notify(n) => Some((n.tier, n.responder.to_string())),
             EscalationAction::Audit(_) => None,
         })
         .collect()
@@ -216,12 +214,20 @@ fn a_restored_task_fires_on_time_after_a_restart() {
 }
 
 #[test]
-fn alerts_below_the_policy_severity_page_nobody() {
+fn alerts_below_the_policy_severity_page_nobody_until_they_become_more_urgent() {
     let roster = roster();
     let mut e = escalator();
     e.handle_raised(&alert(Severity::Warning), &roster, t(0));
     assert_eq!(e.next_deadline(), None);
     assert_eq!(e.counters().below_policy_severity, 1);
+    e.handle_raised(&alert(Severity::Major), &roster, t(50));
+    assert_eq!(step(&mut e, &roster, t(50)), vec![(0, "carer-a".into())]);
+    e.handle_raised(&alert(Severity::Critical), &roster, t(55));
+    assert!(
+        step(&mut e, &roster, t(55)).is_empty(),
+        "a running escalation is not restarted"
+    );
+    assert_eq!(e.next_deadline(), Some(t(110)));
 }
 
 #[test]
@@ -259,19 +265,33 @@ fn invalid_policies_are_refused_with_the_reason() {
 }
 
 #[test]
-fn notification_outcomes_become_audit_records() {
+fn notification_outcomes_become_audit_records_even_after_the_alert_was_acknowledged() {
     let roster = roster();
     let policy = EscalationPolicy::telecare_default();
-    let (task, _) = EscalationTask::start(&alert(Severity::Critical), &policy, &roster, t(0));
-    let rec = task.notification_record(
-        0,
-        r("carer-a"),
-        "webhook",
-        NotifyOutcome::Failed("HTTP 503".into()),
-        t(2),
+    let (mut task, actions) =
+        EscalationTask::start(&alert(Severity::Critical), &policy, &roster, t(0));
+    let notification = actions
+        .into_iter()
+        .find_map(|a| match a {
+            EscalationAction::Notify(n) => Some(n),
+            EscalationAction::Audit(_) => None,
+        })
+        .unwrap();
+    let _ = task.stop(StopReason::Acknowledged, t(1));
+    let rec =
+        notification.outcome_record("webhook", NotifyOutcome::Failed("HTTP 503".into()), t(2));
+    assert_eq!(
+        (rec.alert, rec.kind, rec.at),
+        (AlertId(11), AlertKind::Call, t(2))
     );
     assert_eq!(rec.actor, Actor::System);
-    assert!(
-        matches!(rec.change, AuditChange::Notified { ref channel, .. } if channel == "webhook")
+    assert_eq!(
+        rec.change,
+        AuditChange::Notified {
+            tier: 0,
+            responder: r("carer-a"),
+            channel: "webhook".into(),
+            outcome: NotifyOutcome::Failed("HTTP 503".into()),
+        }
     );
 }
