@@ -198,6 +198,7 @@ pub struct Alert {
     pub details: Details,
     /// Set while the rule no longer sees the condition; reset when it sees it again.
     pub cleared: Option<Clearing>,
+    /// The first person who answered it: acknowledged it, or resolved it straight from open.
     pub acknowledged: Option<Acknowledgement>,
     pub dispatched_to: Vec<ResponderId>,
     pub disposition: Option<Disposition>,
@@ -258,8 +259,14 @@ impl Alert {
                 self.closed_by = Some(actor.clone());
             }
         }
-        if to == AlertState::Acknowledged && self.acknowledged.is_none() {
-            self.acknowledged = Some(Acknowledgement {
+        // A person taking the alert out of `open` (acknowledging, or resolving it at once)
+        // answered it; the auto-close policy (actor `rule`) never does.
+        let by_person = match actor {
+            Actor::User(_) | Actor::Responder(_) => true,
+            Actor::Rule | Actor::System => false,
+        };
+        if from == AlertState::Open && to != AlertState::Open && by_person {
+            self.acknowledged.get_or_insert(Acknowledgement {
                 by: actor.clone(),
                 at: now,
             });

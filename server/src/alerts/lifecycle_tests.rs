@@ -392,3 +392,42 @@ fn an_alert_that_becomes_more_urgent_is_offered_to_escalation_again() {
         "already acknowledged"
     );
 }
+
+#[test]
+fn only_a_person_answers_an_alert() {
+    // (actor, action from open, answered?)
+    let resolve = OperatorAction::Resolve {
+        disposition: Disposition::FalseAlarm,
+    };
+    let cases = [
+        (op(), OperatorAction::Acknowledge, true),
+        (op(), resolve.clone(), true),
+        (
+            Actor::Responder(ResponderId::new("nurse-1").unwrap()),
+            OperatorAction::Acknowledge,
+            true,
+        ),
+        (Actor::Rule, resolve.clone(), false),
+        (op(), OperatorAction::Note, false),
+    ];
+    for (actor, action, answered) in cases {
+        let mut a = alert_in(AlertState::Open);
+        a.apply(&action, actor.clone(), Some("n".into()), t(5))
+            .unwrap();
+        assert_eq!(
+            a.acknowledged.is_some(),
+            answered,
+            "{actor:?} {}",
+            action.name()
+        );
+        if answered {
+            assert_eq!(
+                a.acknowledged,
+                Some(Acknowledgement {
+                    by: actor,
+                    at: t(5)
+                })
+            );
+        }
+    }
+}

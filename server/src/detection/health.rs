@@ -115,6 +115,8 @@ struct GatewayHealth {
 pub struct HealthCounters {
     pub unknown_devices: u64,
     pub unknown_gateways: u64,
+    /// Status reports naming another site than this detector's.
+    pub wrong_site: u64,
     pub suppressed_offline: u64,
 }
 
@@ -433,6 +435,10 @@ impl HealthDetector {
 
     pub fn handle_gateway_status(&mut self, status: &GatewayStatus, now: Timestamp) {
         self.handle_timeout(now);
+        if status.site_id != self.state.site {
+            self.state.counters.wrong_site += 1;
+            return;
+        }
         let Some(gi) = self
             .state
             .gateways

@@ -260,3 +260,18 @@ fn every_uplink_body_counts_as_life_and_heartbeats_carry_the_battery() {
         vec![r#"raise tamper Device(DeviceId("b1"))"#]
     );
 }
+
+#[test]
+fn a_status_for_another_site_is_refused_and_counted() {
+    let mut d = HealthDetector::new(HealthConfig::default(), site());
+    d.register_gateway(gw(), at_s(0));
+    let mut s = status(&[], 100);
+    s.site_id = SiteId::new("elsewhere").unwrap();
+    d.handle_gateway_status(&s, at_s(100));
+    assert_eq!(d.state().counters.wrong_site, 1);
+    assert_eq!(
+        d.next_deadline(),
+        Some(at_s(180)),
+        "it did not count as life"
+    );
+}

@@ -19,7 +19,7 @@ pub use policy::{
 };
 pub use task::{EscalationAction, EscalationTask, Notification, StopReason};
 
-use crate::alerts::lifecycle::{Alert, AlertId};
+use crate::alerts::lifecycle::{Alert, AlertId, AlertState};
 use crate::alerts::Timestamp;
 use crate::ids::SiteId;
 
@@ -71,7 +71,8 @@ impl Escalator {
 
     /// Starts escalating a newly raised alert, notifying its first tier now.
     pub fn handle_raised(&mut self, alert: &Alert, roster: &dyn RosterLookup, now: Timestamp) {
-        if self.tasks.contains_key(&alert.id) {
+        // Somebody may have answered it before the driver got here.
+        if self.tasks.contains_key(&alert.id) || alert.state != AlertState::Open {
             return;
         }
         let Some(policy) = self.policies.get(&alert.site) else {

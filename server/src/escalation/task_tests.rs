@@ -295,3 +295,14 @@ fn notification_outcomes_become_audit_records_even_after_the_alert_was_acknowled
         }
     );
 }
+
+#[test]
+fn an_alert_answered_before_escalation_started_pages_nobody() {
+    let roster = roster();
+    let mut e = escalator();
+    let mut a = alert(Severity::Critical);
+    a.state = AlertState::Acknowledged;
+    e.handle_raised(&a, &roster, t(0));
+    assert!(step(&mut e, &roster, t(0)).is_empty());
+    assert_eq!(e.next_deadline(), None);
+}
