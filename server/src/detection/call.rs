@@ -108,7 +108,12 @@ impl CallDetector {
     }
 
     pub fn poll_action(&mut self) -> Option<DetectorAction> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front();
+        if action.is_none() {
+            // Outputs are rare; a drained queue should not keep its buffer for every subject.
+            self.actions = VecDeque::new();
+        }
+        action
     }
 
     pub fn next_deadline(&self) -> Option<Timestamp> {

@@ -160,7 +160,12 @@ impl HealthDetector {
     }
 
     pub fn poll_action(&mut self) -> Option<DetectorAction> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front();
+        if action.is_none() {
+            // Outputs are rare; a drained queue should not keep its buffer for every subject.
+            self.actions = VecDeque::new();
+        }
+        action
     }
 
     /// Starts watching a board; it has a full interval from `now` to be heard.
