@@ -34,6 +34,8 @@ pub enum BookEvent {
 pub struct BookCounters {
     /// A clear for a (subject, kind) with no open alert.
     pub clears_without_alert: u64,
+    /// A clear older than the alert's last sighting.
+    pub stale_clears: u64,
 }
 
 /// The book's state as stored, to rebuild it after a restart.
@@ -178,6 +180,12 @@ impl AlertBook {
                     self.counters.clears_without_alert += 1;
                     return;
                 };
+                // A clearing older than the latest sighting of the condition (a late frame)
+                // must not mark a live condition as gone.
+                if at < alert.last_seen_at {
+                    self.counters.stale_clears += 1;
+                    return;
+                }
                 alert.cleared = Some(Clearing { at, reason });
                 alert.details.extend(details);
                 let state = alert.state;

@@ -431,3 +431,23 @@ fn only_a_person_answers_an_alert() {
         }
     }
 }
+
+#[test]
+fn a_clearing_older_than_the_last_sighting_is_ignored() {
+    let mut book = AlertBook::new(AlertPolicy::default());
+    book.handle_detection(raise(AlertKind::Call, Severity::Critical, 0), t(0));
+    book.handle_detection(raise(AlertKind::Call, Severity::Critical, 20), t(20));
+    book.handle_detection(clear(AlertKind::Call, 10), t(25));
+    assert_eq!(
+        book.open_alert(&key(AlertKind::Call)).unwrap().cleared,
+        None
+    );
+    assert_eq!(book.counters().stale_clears, 1);
+    // Exactly at the last sighting still counts.
+    book.handle_detection(clear(AlertKind::Call, 20), t(26));
+    assert!(book
+        .open_alert(&key(AlertKind::Call))
+        .unwrap()
+        .cleared
+        .is_some());
+}

@@ -6,8 +6,8 @@
 //!   alert: **the first signal's kind wins** (its alert may already be acknowledged and
 //!   escalating, so it is never swapped for another), and the second is added to it as a
 //!   repeat with `also_call` / `also_fall` in its details, so the console shows "fall + call".
-//! - A cancel (`ButtonKind::Cancel`) is recorded on the alert it cancels as a rule clearing
-//!   with reason `resident_cancelled`; the alert stays visible until an operator closes it
+//! - A cancel (`ButtonKind::Cancel`, or a long press within 30 s of the latest call or fall)
+//!   is recorded on the alert it cancels as a rule clearing with reason `resident_cancelled`; the alert stays visible until an operator closes it
 //!   (calls and falls never auto-close).
 //! - A fall the wearer cancelled on the pendant before it was reported raises nothing.
 
@@ -32,12 +32,17 @@ pub struct CallConfig {
     /// A call and a fall this close together are one incident.
     #[serde(with = "duration_secs")]
     pub merge_window: Duration,
+    /// A long press this soon after the latest call or fall cancels it, even when the
+    /// pendant reported it as a plain long press (e.g. it rebooted in between).
+    #[serde(with = "duration_secs")]
+    pub cancel_window: Duration,
 }
 
 impl Default for CallConfig {
     fn default() -> Self {
         Self {
             merge_window: Duration::from_secs(5 * 60),
+            cancel_window: Duration::from_secs(30),
         }
     }
 }
@@ -47,6 +52,8 @@ impl Default for CallConfig {
 struct Incident {
     key: AlertKey,
     first_occurred_at: Timestamp,
+    /// The latest call or fall merged into it.
+    last_occurred_at: Timestamp,
     /// When the merge window closes on the server's clock.
     expires_at: Timestamp,
     calls: u32,
@@ -140,8 +147,19 @@ impl CallDetector {
             ButtonKind::Press => self.signal(ctx, Signal::Call, now),
             ButtonKind::Cancel => self.cancel(ctx, event.cancels_seq, now),
             ButtonKind::LongPress => {
-                self.state.counters.long_presses += 1;
-                self.remember(ctx.frame.clone(), None);
+                let window = self.config.cancel_window;
+                let cancels = self.state.incident.as_ref().is_some_and(|i| {
+                    i.key.subject == subject_of(ctx)
+                        && ctx.occurred_at >= i.last_occurred_at
+                        && ctx.occurred_at.since(i.last_occurred_at) <= window
+                });
+                if cancels {
+                    self.cancel(ctx, None, now);
+                } else {
+                    // "I'm fine" with nothing pending: nothing to raise or clear.
+                    self.state.counters.long_presses += 1;
+                    self.remember(ctx.frame.clone(), None);
+                }
             }
         }
     }
@@ -194,6 +212,7 @@ impl CallDetector {
             self.state.incident = Some(Incident {
                 key: AlertKey::new(subject, kind),
                 first_occurred_at: ctx.occurred_at,
+                last_occurred_at: ctx.occurred_at,
                 expires_at: now + window,
                 calls: 0,
                 falls: 0,
@@ -202,6 +221,7 @@ impl CallDetector {
         let Some(incident) = self.state.incident.as_mut() else {
             return;
         };
+        incident.last_occurred_at = incident.last_occurred_at.max(ctx.occurred_at);
         let mut d = std::mem::take(extra);
         match signal {
             Signal::Call => {

@@ -298,3 +298,29 @@ fn a_residents_call_state_stays_under_one_kibibyte_when_full() {
     eprintln!("call detector state: {bytes} bytes per resident");
     assert!(bytes <= 1024, "{bytes} bytes per resident");
 }
+
+#[test]
+fn a_long_press_cancels_only_within_the_cancel_window() {
+    // (seconds from the press to the long press, cancels?)
+    for (gap, cancels) in [(0, true), (30, true), (31, false), (200, false)] {
+        let mut d = CallDetector::new(CallConfig::default());
+        d.handle_button(&ctx("p", 1, 0), &press(), at_s(0));
+        let long = ButtonEvent {
+            kind: ButtonKind::LongPress,
+            cancels_seq: None,
+        };
+        d.handle_button(&ctx("p", 2, gap), &long, at_s(gap));
+        let a = actions(&mut d);
+        let cleared = a.iter().any(|a| {
+            matches!(
+                a,
+                DetectorAction::Clear {
+                    reason: ClearReason::ResidentCancelled,
+                    ..
+                }
+            )
+        });
+        assert_eq!(cleared, cancels, "long press {gap} s after the call");
+        assert_eq!(d.state().counters.long_presses, u64::from(!cancels));
+    }
+}
