@@ -405,6 +405,10 @@ impl HealthDetector {
             return;
         }
         b.battery_at = Some(at);
+        let crosses = (!b.battery_low && mv < threshold) || (b.battery_low && mv >= restore);
+        if !crosses {
+            return;
+        }
         let d = details([
             ("battery_mv", mv.to_string()),
             ("threshold_mv", threshold.to_string()),
