@@ -15,7 +15,8 @@ pub mod task;
 use std::collections::{BTreeMap, VecDeque};
 
 pub use policy::{
-    EscalationPolicy, PolicyError, RoleName, Roster, RosterLookup, Shift, Target, Tier,
+    EscalationPolicy, PolicyError, RoleName, Roster, RosterLookup, Shift, SiteEscalation, Target,
+    Tier,
 };
 pub use task::{EscalationAction, EscalationTask, Notification, StopReason};
 
@@ -33,7 +34,7 @@ pub struct EscalatorCounters {
 /// Many alerts' escalations in memory.
 #[derive(Debug, Default)]
 pub struct Escalator {
-    policies: BTreeMap<SiteId, EscalationPolicy>,
+    policies: BTreeMap<SiteId, SiteEscalation>,
     tasks: BTreeMap<AlertId, EscalationTask>,
     actions: VecDeque<EscalationAction>,
     counters: EscalatorCounters,
@@ -44,8 +45,9 @@ impl Escalator {
         Self::default()
     }
 
-    pub fn set_policy(&mut self, site: SiteId, policy: EscalationPolicy) {
-        self.policies.insert(site, policy);
+    /// Sets a site's escalation: one policy, or a [`SiteEscalation`] with chains per kind.
+    pub fn set_policy(&mut self, site: SiteId, policy: impl Into<SiteEscalation>) {
+        self.policies.insert(site, policy.into());
     }
 
     pub fn counters(&self) -> &EscalatorCounters {
@@ -75,7 +77,11 @@ impl Escalator {
         if self.tasks.contains_key(&alert.id) || alert.state != AlertState::Open {
             return;
         }
-        let Some(policy) = self.policies.get(&alert.site) else {
+        let Some(policy) = self
+            .policies
+            .get(&alert.site)
+            .map(|p| p.for_kind(alert.key.kind))
+        else {
             self.counters.alerts_without_policy += 1;
             return;
         };
@@ -111,7 +117,7 @@ impl Escalator {
             if at > now {
                 continue;
             }
-            let Some(policy) = self.policies.get(&task.site) else {
+            let Some(policy) = self.policies.get(&task.site).map(|p| p.for_kind(task.kind)) else {
                 self.counters.alerts_without_policy += 1;
                 continue;
             };

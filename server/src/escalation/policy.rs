@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::alerts::{duration_secs, Severity, Subject, Timestamp};
+use crate::alerts::{duration_secs, AlertKind, Severity, Subject, Timestamp};
 use crate::ids::{ResidentId, ResponderId, SiteId};
 
 /// A role in a roster, e.g. `on_duty_caregiver`, `nurse_lead`, `district_duty_operator`.
@@ -165,6 +165,36 @@ impl EscalationPolicy {
     /// Whether an alert of this severity pages anybody (the ladder sorts most urgent first).
     pub fn escalates(&self, severity: Severity) -> bool {
         severity <= self.min_severity
+    }
+}
+
+/// A site's escalation: one chain for every kind, with optional chains for particular kinds
+/// (e.g. a water alert goes to the emergency contact, then a work order to the neighbourhood
+/// office, then a volunteer — the Jing'an chain — while a call goes to the on-duty carer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SiteEscalation {
+    pub default: EscalationPolicy,
+    #[serde(default)]
+    pub by_kind: BTreeMap<AlertKind, EscalationPolicy>,
+}
+
+impl SiteEscalation {
+    pub fn with_kind(mut self, kind: AlertKind, policy: EscalationPolicy) -> Self {
+        self.by_kind.insert(kind, policy);
+        self
+    }
+
+    pub fn for_kind(&self, kind: AlertKind) -> &EscalationPolicy {
+        self.by_kind.get(&kind).unwrap_or(&self.default)
+    }
+}
+
+impl From<EscalationPolicy> for SiteEscalation {
+    fn from(default: EscalationPolicy) -> Self {
+        Self {
+            default,
+            by_kind: BTreeMap::new(),
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::alerts::Severity;
 use crate::detection::action::{details, AlertKey};
 use crate::escalation::policy::{PolicyError, RoleName, Roster, Shift, Tier};
-use crate::escalation::Escalator;
+use crate::escalation::{Escalator, SiteEscalation};
 use crate::ids::ResidentId;
 
 fn t(s: u64) -> Timestamp {
@@ -305,4 +305,50 @@ fn an_alert_answered_before_escalation_started_pages_nobody() {
     e.handle_raised(&a, &roster, t(0));
     assert!(step(&mut e, &roster, t(0)).is_empty());
     assert_eq!(e.next_deadline(), None);
+}
+
+#[test]
+fn a_kind_with_its_own_chain_follows_it_and_other_kinds_the_default() {
+    let mut roster = roster();
+    roster
+        .shifts
+        .push(shift("neighbourhood_office", "office-7", 0, 86_400));
+    let water_chain = EscalationPolicy::new(
+        vec![
+            Tier {
+                targets: vec![Target::EmergencyContact],
+                ack_deadline: Duration::from_secs(600),
+            },
+            Tier {
+                targets: vec![Target::Role(role("neighbourhood_office"))],
+                ack_deadline: Duration::from_secs(1800),
+            },
+        ],
+        Severity::Major,
+    )
+    .unwrap();
+    let site_policy = SiteEscalation::from(EscalationPolicy::telecare_default())
+        .with_kind(AlertKind::WaterNoUseSevere, water_chain);
+    let json = serde_json::to_string(&site_policy).unwrap();
+    let mut e = Escalator::new();
+    e.set_policy(
+        site(),
+        serde_json::from_str::<SiteEscalation>(&json).unwrap(),
+    );
+    let mut water = alert(Severity::Major);
+    water.id = AlertId(12);
+    water.key.kind = AlertKind::WaterNoUseSevere;
+    e.handle_raised(&alert(Severity::Critical), &roster, t(0));
+    e.handle_raised(&water, &roster, t(0));
+    assert_eq!(
+        step(&mut e, &roster, t(0)),
+        vec![(0, "carer-a".into()), (0, "daughter".into())]
+    );
+    // The call (alert 11) moves on after 60 s; the water alert (12) only after 600 s.
+    assert_eq!(step(&mut e, &roster, t(60)), vec![(1, "nurse-x".into())]);
+    assert_eq!(
+        step(&mut e, &roster, t(599)),
+        vec![(2, "district-1".into()), (2, "daughter".into())]
+    );
+    assert_eq!(step(&mut e, &roster, t(600)), vec![(1, "office-7".into())]);
 }
