@@ -90,7 +90,8 @@ pub fn verify(
         .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v.strip_prefix("v1=")?)))
         .ok_or(WebhookError::MalformedSignature)?;
     let t: u64 = t.parse().map_err(|_| WebhookError::MalformedSignature)?;
-    if hex.len() != 64 {
+    // Checked byte-wise before slicing: a multi-byte character must not split a slice.
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(WebhookError::MalformedSignature);
     }
     let tag: Vec<u8> = (0..32)

@@ -49,7 +49,15 @@ fn verification_accepts_only_the_signed_body_from_the_same_secret_in_time() {
         verify(&secret(), &header, body, t(301), tol),
         Err(WebhookError::StaleSignature { .. })
     ));
-    for bad in ["", "t=1,v1=zz", "v1=00,t=1", "t=x,v1=00"] {
+    let multibyte = format!("t=1700000000,v1={}é{}", "0".repeat(31), "0".repeat(31));
+    assert_eq!(multibyte.len() - "t=1700000000,v1=".len(), 64);
+    for bad in [
+        "",
+        "t=1,v1=zz",
+        "v1=00,t=1",
+        "t=x,v1=00",
+        multibyte.as_str(),
+    ] {
         assert_eq!(
             verify(&secret(), bad, body, t(0), tol),
             Err(WebhookError::MalformedSignature),
@@ -242,4 +250,11 @@ fn weak_secrets_and_non_http_urls_are_refused() {
         Err(WebhookError::BadUrl(_))
     ));
     assert_eq!(format!("{:?}", secret()), "WebhookSecret(..)");
+}
+
+proptest::proptest! {
+    #[test]
+    fn verification_never_panics_on_any_header(header in "\\PC{0,90}", body in proptest::collection::vec(0u8.., 0..64)) {
+        let _ = verify(&secret(), &header, &body, t(0), Duration::from_secs(300));
+    }
 }
