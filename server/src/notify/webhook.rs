@@ -13,6 +13,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::alerts::audit::NotifyOutcome;
 use crate::alerts::{duration_secs, Timestamp};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -238,6 +239,30 @@ pub struct DeliveryRecord {
     pub at: Timestamp,
     pub result: AttemptResult,
     pub outcome: DeliveryOutcome,
+}
+
+impl DeliveryRecord {
+    /// The attempt as a notification outcome for the alert's audit trail.
+    pub fn notify_outcome(&self) -> NotifyOutcome {
+        let what = match &self.result {
+            AttemptResult::Status { code } => format!("HTTP {code}"),
+            AttemptResult::Transport { error } => error.clone(),
+        };
+        match &self.outcome {
+            DeliveryOutcome::Delivered => NotifyOutcome::Delivered,
+            DeliveryOutcome::WillRetry { next_attempt_at } => NotifyOutcome::Failed(format!(
+                "attempt {}: {what}; retrying at {next_attempt_at}",
+                self.attempt
+            )),
+            DeliveryOutcome::Rejected => NotifyOutcome::Failed(format!(
+                "attempt {}: {what}; rejected, not retried",
+                self.attempt
+            )),
+            DeliveryOutcome::GaveUp => {
+                NotifyOutcome::Failed(format!("attempt {}: {what}; gave up", self.attempt))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

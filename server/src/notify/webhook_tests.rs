@@ -138,6 +138,36 @@ fn a_failed_delivery_is_retried_on_schedule_and_every_attempt_is_logged() {
 }
 
 #[test]
+fn each_logged_attempt_maps_to_a_notification_outcome_for_the_audit_trail() {
+    let mut q = WebhookQueue::new(RetrySchedule {
+        max_attempts: 2,
+        ..RetrySchedule::default()
+    });
+    let id = q.enqueue(endpoint("a"), "e", "{}".into(), t(0));
+    let _ = q.poll_transmit(t(0)).unwrap();
+    q.handle_result(id, status(503), t(1));
+    let _ = q.poll_transmit(t(3)).unwrap();
+    q.handle_result(
+        id,
+        AttemptResult::Transport {
+            error: "connection reset".into(),
+        },
+        t(3),
+    );
+    let outcomes: Vec<NotifyOutcome> = drain_log(&mut q)
+        .iter()
+        .map(DeliveryRecord::notify_outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            NotifyOutcome::Failed(format!("attempt 1: HTTP 503; retrying at {}", t(3))),
+            NotifyOutcome::Failed("attempt 2: connection reset; gave up".into()),
+        ]
+    );
+}
+
+#[test]
 fn responses_are_classified_by_status() {
     // (status, outcome of a first attempt)
     let cases = [
