@@ -113,6 +113,8 @@ impl AlertBook {
                 origin,
                 details,
             } => {
+                // A board's clock running ahead must not date a sighting in the future.
+                let at = at.min(now);
                 if let Some(alert) = self.open.get_mut(&key) {
                     alert.repeat_count = alert.repeat_count.saturating_add(1);
                     alert.last_seen_at = alert.last_seen_at.max(at);
@@ -149,7 +151,7 @@ impl AlertBook {
                     key: key.clone(),
                     severity,
                     state: AlertState::Open,
-                    opened_at: at.min(now),
+                    opened_at: at,
                     last_seen_at: at,
                     repeat_count: 0,
                     origin,
@@ -176,6 +178,7 @@ impl AlertBook {
                 details,
                 ..
             } => {
+                let at = at.min(now);
                 let Some(alert) = self.open.get_mut(&key) else {
                     self.counters.clears_without_alert += 1;
                     return;

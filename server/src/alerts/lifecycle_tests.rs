@@ -451,3 +451,17 @@ fn a_clearing_older_than_the_last_sighting_is_ignored() {
         .cleared
         .is_some());
 }
+
+#[test]
+fn a_sighting_dated_in_the_future_is_clamped_to_now() {
+    let mut book = AlertBook::new(AlertPolicy::default());
+    book.handle_detection(raise(AlertKind::Tamper, Severity::Major, 3600), t(10));
+    let a = book.open_alert(&key(AlertKind::Tamper)).unwrap();
+    assert_eq!((a.opened_at, a.last_seen_at), (t(10), t(10)));
+    book.handle_detection(clear(AlertKind::Tamper, 20), t(20));
+    assert!(book
+        .open_alert(&key(AlertKind::Tamper))
+        .unwrap()
+        .cleared
+        .is_some());
+}
