@@ -11,6 +11,7 @@
 //!   (calls and falls never auto-close).
 //! - A fall the wearer cancelled on the pendant before it was reported raises nothing.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -140,6 +141,7 @@ impl CallDetector {
 
     pub fn handle_button(&mut self, ctx: &FrameContext, event: &ButtonEvent, now: Timestamp) {
         self.handle_timeout(now);
+        let ctx = &*not_in_future(ctx, now);
         if self.is_duplicate(&ctx.frame) {
             return;
         }
@@ -166,6 +168,7 @@ impl CallDetector {
 
     pub fn handle_fall(&mut self, ctx: &FrameContext, event: &FallEvent, now: Timestamp) {
         self.handle_timeout(now);
+        let ctx = &*not_in_future(ctx, now);
         if self.is_duplicate(&ctx.frame) {
             return;
         }
@@ -302,6 +305,19 @@ impl CallDetector {
             self.state.recent.pop_front();
         }
         self.state.recent.push_back(SeenFrame { frame, alert });
+    }
+}
+
+/// A pendant whose clock runs ahead must not date an event in the future: it would stop
+/// later events from merging with it.
+fn not_in_future(ctx: &FrameContext, now: Timestamp) -> Cow<'_, FrameContext> {
+    if ctx.occurred_at > now {
+        Cow::Owned(FrameContext {
+            occurred_at: now,
+            ..ctx.clone()
+        })
+    } else {
+        Cow::Borrowed(ctx)
     }
 }
 

@@ -324,3 +324,19 @@ fn a_long_press_cancels_only_within_the_cancel_window() {
         assert_eq!(d.state().counters.long_presses, u64::from(!cancels));
     }
 }
+
+#[test]
+fn a_fall_dated_in_the_future_still_merges_with_the_call_that_follows() {
+    let mut d = CallDetector::new(CallConfig::default());
+    d.handle_fall(&ctx("p", 1, 86_400), &fall(false), at_s(0));
+    d.handle_button(&ctx("p", 2, 10), &press(), at_s(10));
+    let a = actions(&mut d);
+    assert_eq!(
+        raised_kinds(&a),
+        vec![(AlertKind::Fall, Severity::Critical); 2]
+    );
+    let DetectorAction::Raise { at, .. } = &a[0] else {
+        panic!("expected a raise")
+    };
+    assert_eq!(*at, at_s(0));
+}

@@ -209,7 +209,8 @@ impl FireDetector {
             return;
         }
         let device = &ctx.frame.device;
-        let at = ctx.occurred_at;
+        // A node whose clock runs ahead must not make every later report look stale.
+        let at = ctx.occurred_at.min(now);
         let condition = self.condition_of(report);
         let idx = match self
             .state

@@ -289,3 +289,23 @@ fn values_carry_their_unit_on_the_alert() {
 fn device_id(s: &str) -> DeviceId {
     DeviceId::new(s).unwrap()
 }
+
+#[test]
+fn a_report_dated_in_the_future_does_not_freeze_the_sensor() {
+    let mut d = FireDetector::new(FireConfig::default(), site());
+    // The node's clock is a day ahead for one frame.
+    d.handle_report(
+        &ctx("d1", 1, 86_400),
+        &report(Smoke, Alarm, "z1", 900),
+        at_s(10),
+    );
+    d.handle_report(&ctx("d1", 2, 20), &report(Smoke, Normal, "z1", 5), at_s(20));
+    assert_eq!(
+        summary(&drain(|| d.poll_action())),
+        vec![
+            "raise fire_alarm major",
+            "clear fire_alarm returned_to_normal"
+        ]
+    );
+    assert_eq!(d.state().counters.stale_reports, 0);
+}

@@ -352,8 +352,10 @@ impl HealthDetector {
         now: Timestamp,
     ) {
         self.handle_timeout(now);
+        // A board whose clock runs ahead must not make every later report look stale.
+        let occurred_at = occurred_at.min(now);
         if let Some(i) = self.board_index(device) {
-            self.seen(i, occurred_at.min(now), now);
+            self.seen(i, occurred_at, now);
             self.battery(i, hb.battery_mv, occurred_at);
         }
     }
@@ -369,7 +371,8 @@ impl HealthDetector {
         let Some(i) = self.board_index(device) else {
             return;
         };
-        self.seen(i, occurred_at.min(now), now);
+        let occurred_at = occurred_at.min(now);
+        self.seen(i, occurred_at, now);
         self.battery(i, m.battery_mv, occurred_at);
         let b = &mut self.state.boards[i];
         if b.tamper_at.is_some_and(|t| occurred_at < t) || b.tamper == m.tamper {

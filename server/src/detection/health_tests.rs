@@ -275,3 +275,19 @@ fn a_status_for_another_site_is_refused_and_counted() {
         "it did not count as life"
     );
 }
+
+#[test]
+fn a_frame_dated_in_the_future_does_not_freeze_battery_or_tamper() {
+    let mut d = one_board(BoardKind::Meter);
+    d.handle_meter(&device("b1"), &meter(3000, true), at_s(86_400), at_s(10));
+    d.handle_meter(&device("b1"), &meter(3600, false), at_s(20), at_s(20));
+    assert_eq!(
+        summary(&mut d),
+        vec![
+            r#"raise low_battery Device(DeviceId("b1"))"#,
+            r#"raise tamper Device(DeviceId("b1"))"#,
+            r#"clear low_battery Device(DeviceId("b1")) battery_restored"#,
+            r#"clear tamper Device(DeviceId("b1")) returned_to_normal"#,
+        ]
+    );
+}
