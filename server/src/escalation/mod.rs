@@ -101,6 +101,30 @@ impl Escalator {
         }
     }
 
+    /// When `alert`'s current tier is due, and which tier that is.
+    pub fn next_due(&self, alert: AlertId) -> Option<(usize, Timestamp)> {
+        self.tasks.get(&alert).and_then(EscalationTask::next_due)
+    }
+
+    /// Acts on one claimed due item; idempotent (see [`EscalationTask::handle_due`]).
+    pub fn handle_due(
+        &mut self,
+        alert: AlertId,
+        tier: usize,
+        roster: &dyn RosterLookup,
+        now: Timestamp,
+    ) {
+        let Some(task) = self.tasks.get_mut(&alert) else {
+            return;
+        };
+        let Some(policy) = self.policies.get(&task.site).map(|p| p.for_kind(task.kind)) else {
+            self.counters.alerts_without_policy += 1;
+            return;
+        };
+        self.actions
+            .extend(task.handle_due(tier, policy, roster, now));
+    }
+
     pub fn next_deadline(&self) -> Option<Timestamp> {
         self.tasks
             .values()

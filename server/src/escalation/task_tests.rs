@@ -352,3 +352,20 @@ fn a_kind_with_its_own_chain_follows_it_and_other_kinds_the_default() {
     );
     assert_eq!(step(&mut e, &roster, t(600)), vec![(1, "office-7".into())]);
 }
+
+#[test]
+fn the_escalator_acts_on_a_claimed_due_item_once() {
+    let roster = roster();
+    let mut e = escalator();
+    e.handle_raised(&alert(Severity::Critical), &roster, t(0));
+    let _ = step(&mut e, &roster, t(0));
+    let (tier, due) = e.next_due(AlertId(11)).unwrap();
+    assert_eq!((tier, due), (0, t(60)));
+    for _ in 0..2 {
+        e.handle_due(AlertId(11), tier, &roster, due);
+    }
+    let told = notified(&std::iter::from_fn(|| e.poll_action()).collect::<Vec<_>>());
+    assert_eq!(told, vec![(1, "nurse-x".into())]);
+    e.handle_due(AlertId(99), 0, &roster, due);
+    assert!(e.poll_action().is_none(), "an unknown alert is ignored");
+}
