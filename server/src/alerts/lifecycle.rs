@@ -342,10 +342,32 @@ impl Alert {
 #[error("{0} must never auto-close: a person has to see it through")]
 pub struct AutoCloseRefused(pub AlertKind);
 
-/// Which kinds close by themselves when their rule clears. Life-safety kinds never do.
+/// Which kinds close by themselves when their rule clears. Life-safety kinds never do,
+/// also when the policy is read from a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "AlertPolicyFields", into = "AlertPolicyFields")]
 pub struct AlertPolicy {
     auto_close: BTreeSet<AlertKind>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AlertPolicyFields {
+    auto_close: BTreeSet<AlertKind>,
+}
+
+impl TryFrom<AlertPolicyFields> for AlertPolicy {
+    type Error = AutoCloseRefused;
+    fn try_from(f: AlertPolicyFields) -> Result<Self, AutoCloseRefused> {
+        Self::with_auto_close(f.auto_close)
+    }
+}
+
+impl From<AlertPolicy> for AlertPolicyFields {
+    fn from(p: AlertPolicy) -> Self {
+        Self {
+            auto_close: p.auto_close,
+        }
+    }
 }
 
 impl AlertPolicy {

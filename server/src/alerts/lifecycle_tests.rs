@@ -298,6 +298,17 @@ fn life_safety_kinds_can_never_be_configured_to_auto_close() {
         );
     }
     assert!(AlertPolicy::with_auto_close([AlertKind::Tamper]).is_ok());
+    let from_file = r#"{"auto_close":["low_battery","call"]}"#;
+    let err = serde_json::from_str::<AlertPolicy>(from_file).unwrap_err();
+    assert!(
+        err.to_string().contains("call must never auto-close"),
+        "{err}"
+    );
+    let json = serde_json::to_string(&AlertPolicy::default()).unwrap();
+    assert_eq!(
+        serde_json::from_str::<AlertPolicy>(&json).unwrap(),
+        AlertPolicy::default()
+    );
 }
 
 #[test]
