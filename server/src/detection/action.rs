@@ -108,3 +108,39 @@ impl DetectorAction {
 pub fn details<const N: usize>(pairs: [(&str, String); N]) -> Details {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
+
+/// A detector configuration value outside what a real site can mean.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} must be between {min} and {max} {unit}, found {found}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub unit: &'static str,
+    pub min: i64,
+    pub max: i64,
+    pub found: i64,
+}
+
+/// Checks `found` against `min..=max`.
+pub fn check_range(
+    field: &'static str,
+    unit: &'static str,
+    found: i64,
+    (min, max): (i64, i64),
+) -> Result<(), ConfigError> {
+    if (min..=max).contains(&found) {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            field,
+            unit,
+            min,
+            max,
+            found,
+        })
+    }
+}
+
+/// A duration in whole seconds, for [`check_range`].
+pub fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}

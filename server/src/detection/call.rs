@@ -19,7 +19,8 @@ use vigil_protocol::{ButtonEvent, ButtonKind, FallEvent};
 
 use crate::alerts::{duration_secs, AlertKind, Severity, Subject, Timestamp};
 use crate::detection::action::{
-    details, AlertKey, ClearReason, DetectorAction, FrameContext, FrameRef,
+    check_range, details, secs, AlertKey, ClearReason, ConfigError, DetectorAction, FrameContext,
+    FrameRef,
 };
 
 /// Frames remembered for duplicate detection and for matching cancels. Calls and falls are
@@ -29,6 +30,7 @@ const REMEMBERED_FRAMES: usize = 8;
 const LATE_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "CallConfigFields", into = "CallConfigFields")]
 pub struct CallConfig {
     /// A call and a fall this close together are one incident.
     #[serde(with = "duration_secs")]
@@ -37,6 +39,43 @@ pub struct CallConfig {
     /// pendant reported it as a plain long press (e.g. it rebooted in between).
     #[serde(with = "duration_secs")]
     pub cancel_window: Duration,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CallConfigFields {
+    #[serde(with = "duration_secs")]
+    merge_window: Duration,
+    #[serde(with = "duration_secs")]
+    cancel_window: Duration,
+}
+
+impl TryFrom<CallConfigFields> for CallConfig {
+    type Error = ConfigError;
+    fn try_from(f: CallConfigFields) -> Result<Self, ConfigError> {
+        let c = Self {
+            merge_window: f.merge_window,
+            cancel_window: f.cancel_window,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+impl From<CallConfig> for CallConfigFields {
+    fn from(c: CallConfig) -> Self {
+        Self {
+            merge_window: c.merge_window,
+            cancel_window: c.cancel_window,
+        }
+    }
+}
+
+impl CallConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("merge_window", "s", secs(self.merge_window), (10, 3600))?;
+        // The pendant's own fall cancel window has the same bounds (protocol ConfigUpdate).
+        check_range("cancel_window", "s", secs(self.cancel_window), (5, 120))
+    }
 }
 
 impl Default for CallConfig {

@@ -17,7 +17,8 @@ use vigil_protocol::{DeviceState, GatewayStatus, Heartbeat, MeterReading, Uplink
 
 use crate::alerts::{duration_secs, AlertKind, Severity, Subject, Timestamp};
 use crate::detection::action::{
-    details, AlertKey, ClearReason, Details, DetectorAction, FrameContext,
+    check_range, details, secs, AlertKey, ClearReason, ConfigError, Details, DetectorAction,
+    FrameContext,
 };
 use crate::ids::{DeviceId, GatewayId, SiteId};
 
@@ -37,6 +38,7 @@ pub struct BoardProfile {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "HealthConfigFields", into = "HealthConfigFields")]
 pub struct HealthConfig {
     pub meter: BoardProfile,
     pub pendant: BoardProfile,
@@ -51,6 +53,77 @@ pub struct HealthConfig {
     pub gateway_grace: Duration,
     /// A low battery clears only this far above its threshold.
     pub battery_hysteresis_mv: u16,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HealthConfigFields {
+    meter: BoardProfile,
+    pendant: BoardProfile,
+    fire_node: BoardProfile,
+    #[serde(with = "duration_secs")]
+    grace: Duration,
+    #[serde(with = "duration_secs")]
+    gateway_interval: Duration,
+    #[serde(with = "duration_secs")]
+    gateway_grace: Duration,
+    battery_hysteresis_mv: u16,
+}
+
+impl TryFrom<HealthConfigFields> for HealthConfig {
+    type Error = ConfigError;
+    fn try_from(f: HealthConfigFields) -> Result<Self, ConfigError> {
+        let c = Self {
+            meter: f.meter,
+            pendant: f.pendant,
+            fire_node: f.fire_node,
+            grace: f.grace,
+            gateway_interval: f.gateway_interval,
+            gateway_grace: f.gateway_grace,
+            battery_hysteresis_mv: f.battery_hysteresis_mv,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+impl From<HealthConfig> for HealthConfigFields {
+    fn from(c: HealthConfig) -> Self {
+        Self {
+            meter: c.meter,
+            pendant: c.pendant,
+            fire_node: c.fire_node,
+            grace: c.grace,
+            gateway_interval: c.gateway_interval,
+            gateway_grace: c.gateway_grace,
+            battery_hysteresis_mv: c.battery_hysteresis_mv,
+        }
+    }
+}
+
+impl HealthConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, p) in [
+            ("meter", &self.meter),
+            ("pendant", &self.pendant),
+            ("fire_node", &self.fire_node),
+        ] {
+            // The bounds a board accepts for its heartbeat interval (protocol ConfigUpdate).
+            let interval = secs(p.heartbeat_interval);
+            check_range(name, "s heartbeat interval", interval, (60, 86_400))?;
+            let mv = i64::from(p.low_battery_mv);
+            check_range(name, "mV low-battery threshold", mv, (1000, 5000))?;
+        }
+        check_range("grace", "s", secs(self.grace), (0, 86_400))?;
+        check_range(
+            "gateway_interval",
+            "s",
+            secs(self.gateway_interval),
+            (10, 3600),
+        )?;
+        check_range("gateway_grace", "s", secs(self.gateway_grace), (0, 3600))?;
+        let hysteresis = i64::from(self.battery_hysteresis_mv);
+        check_range("battery_hysteresis_mv", "mV", hysteresis, (0, 1000))
+    }
 }
 
 impl Default for HealthConfig {

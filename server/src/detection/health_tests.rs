@@ -291,3 +291,84 @@ fn a_frame_dated_in_the_future_does_not_freeze_battery_or_tamper() {
         ]
     );
 }
+
+#[test]
+fn configurations_outside_what_a_site_can_mean_are_refused() {
+    use crate::detection::call::CallConfig;
+    use crate::detection::fire::FireConfig;
+    let health = serde_json::to_value(HealthConfig::default()).unwrap();
+    let fire = serde_json::to_value(FireConfig::default()).unwrap();
+    let call = serde_json::to_value(CallConfig::default()).unwrap();
+    // (which config, pointer to the field, bad value, expected message fragment)
+    let cases = [
+        (
+            "health",
+            "/pendant/heartbeat_interval",
+            0,
+            "pendant must be between 60 and 86400 s heartbeat interval, found 0",
+        ),
+        (
+            "health",
+            "/meter/low_battery_mv",
+            9000,
+            "meter must be between 1000 and 5000 mV",
+        ),
+        (
+            "health",
+            "/gateway_interval",
+            5,
+            "gateway_interval must be between 10 and 3600 s, found 5",
+        ),
+        (
+            "fire",
+            "/residual_current_limit_ma",
+            0,
+            "residual_current_limit_ma must be between 10 and 1000 mA",
+        ),
+        (
+            "fire",
+            "/rectification_deadline",
+            60,
+            "rectification_deadline must be between 3600",
+        ),
+        (
+            "call",
+            "/cancel_window",
+            600,
+            "cancel_window must be between 5 and 120 s, found 600",
+        ),
+    ];
+    for (which, pointer, bad, message) in cases {
+        let mut v = match which {
+            "health" => health.clone(),
+            "fire" => fire.clone(),
+            _ => call.clone(),
+        };
+        *v.pointer_mut(pointer).unwrap() = serde_json::json!(bad);
+        let err = match which {
+            "health" => serde_json::from_value::<HealthConfig>(v)
+                .map(|_| ())
+                .unwrap_err(),
+            "fire" => serde_json::from_value::<FireConfig>(v)
+                .map(|_| ())
+                .unwrap_err(),
+            _ => serde_json::from_value::<CallConfig>(v)
+                .map(|_| ())
+                .unwrap_err(),
+        };
+        assert!(err.to_string().contains(message), "{pointer}: {err}");
+    }
+    // The defaults are valid and survive a round trip.
+    assert_eq!(
+        serde_json::from_value::<HealthConfig>(health).unwrap(),
+        HealthConfig::default()
+    );
+    assert_eq!(
+        serde_json::from_value::<FireConfig>(fire).unwrap(),
+        FireConfig::default()
+    );
+    assert_eq!(
+        serde_json::from_value::<CallConfig>(call).unwrap(),
+        CallConfig::default()
+    );
+}
