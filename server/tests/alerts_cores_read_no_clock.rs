@@ -9,6 +9,7 @@ const CORE_SOURCES: &[&str] = &[
     "src/detection/call.rs",
     "src/detection/fire.rs",
     "src/detection/health.rs",
+    "src/detection/health",
     "src/escalation",
     "src/notify",
 ];

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 use crate::detection::testkit::{at_s, ctx, device, drain, site};
 use vigil_protocol::{BoardStatus, FirmwareVersion};
