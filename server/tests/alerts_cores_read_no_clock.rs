@@ -8,6 +8,7 @@ const CORE_SOURCES: &[&str] = &[
     "src/detection/action.rs",
     "src/detection/call.rs",
     "src/detection/fire.rs",
+    "src/detection/fire",
     "src/detection/health.rs",
     "src/detection/health",
     "src/escalation",

@@ -16,86 +16,17 @@
 //! a duplicate frame is harmless; a report older than the sensor's last one is ignored.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use vigil_protocol::{FireReport, SensorKind, SignalClass};
 
-use crate::alerts::{duration_secs, AlertKind, Severity, Subject, Timestamp};
+use crate::alerts::{AlertKind, Severity, Subject, Timestamp};
 use crate::detection::action::{
-    check_range, details, secs, AlertKey, ClearReason, ConfigError, Details, DetectorAction,
-    FrameContext,
+    details, AlertKey, ClearReason, Details, DetectorAction, FrameContext,
 };
 use crate::ids::{DeviceId, SiteId, ZoneId};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "FireConfigFields", into = "FireConfigFields")]
-pub struct FireConfig {
-    /// Residual current above this is a hazard, in milliamperes.
-    pub residual_current_limit_ma: i32,
-    /// Cable temperature above this is a hazard, in tenths of a degree Celsius.
-    pub cable_temperature_limit_dc: i32,
-    /// Time allowed to rectify a hazard.
-    #[serde(with = "duration_secs")]
-    pub rectification_deadline: Duration,
-    /// An operated manual call point confirms a fire on its own.
-    pub manual_call_point_confirms: bool,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct FireConfigFields {
-    residual_current_limit_ma: i32,
-    cable_temperature_limit_dc: i32,
-    #[serde(with = "duration_secs")]
-    rectification_deadline: Duration,
-    manual_call_point_confirms: bool,
-}
-
-impl TryFrom<FireConfigFields> for FireConfig {
-    type Error = ConfigError;
-    fn try_from(f: FireConfigFields) -> Result<Self, ConfigError> {
-        let c = Self {
-            residual_current_limit_ma: f.residual_current_limit_ma,
-            cable_temperature_limit_dc: f.cable_temperature_limit_dc,
-            rectification_deadline: f.rectification_deadline,
-            manual_call_point_confirms: f.manual_call_point_confirms,
-        };
-        c.validate()?;
-        Ok(c)
-    }
-}
-
-impl From<FireConfig> for FireConfigFields {
-    fn from(c: FireConfig) -> Self {
-        Self {
-            residual_current_limit_ma: c.residual_current_limit_ma,
-            cable_temperature_limit_dc: c.cable_temperature_limit_dc,
-            rectification_deadline: c.rectification_deadline,
-            manual_call_point_confirms: c.manual_call_point_confirms,
-        }
-    }
-}
-
-impl FireConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let ma = i64::from(self.residual_current_limit_ma);
-        check_range("residual_current_limit_ma", "mA", ma, (10, 1000))?;
-        let dc = i64::from(self.cable_temperature_limit_dc);
-        check_range("cable_temperature_limit_dc", "0.1 °C", dc, (400, 1500))?;
-        let deadline = secs(self.rectification_deadline);
-        check_range("rectification_deadline", "s", deadline, (3600, 90 * 86_400))
-    }
-}
-
-impl Default for FireConfig {
-    fn default() -> Self {
-        Self {
-            residual_current_limit_ma: 300,
-            cable_temperature_limit_dc: 700,
-            rectification_deadline: Duration::from_secs(72 * 3600),
-            manual_call_point_confirms: true,
-        }
-    }
-}
+mod config;
+pub use config::FireConfig;
 
 /// What one sensor currently says, after the electrical limits are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -165,6 +96,19 @@ impl FireState {
     }
 }
 
+/// A facility's fire-safety state at a glance, for the district's supervision board.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FireSafetyStatus {
+    pub zones_in_alarm: Vec<ZoneId>,
+    pub zones_confirmed: Vec<ZoneId>,
+    pub supervisory_zones: Vec<ZoneId>,
+    pub troubled_devices: Vec<DeviceId>,
+    pub open_hazards: usize,
+    pub overdue_hazards: usize,
+    /// The earliest rectification deadline not yet passed.
+    pub next_rectification_due: Option<Timestamp>,
+}
+
 #[derive(Debug)]
 pub struct FireDetector {
     config: FireConfig,
@@ -187,6 +131,43 @@ impl FireDetector {
 
     pub fn state(&self) -> &FireState {
         &self.state
+    }
+
+    pub fn status(&self) -> FireSafetyStatus {
+        let zones = |c: Condition| {
+            let mut v: Vec<ZoneId> = self
+                .state
+                .sensors
+                .iter()
+                .filter(|s| s.condition == c)
+                .map(|s| s.zone.clone())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let zones_in_alarm = zones(Condition::Alarm);
+        let supervisory_zones = zones(Condition::Supervisory);
+        let mut troubled_devices: Vec<DeviceId> = self
+            .state
+            .sensors
+            .iter()
+            .filter(|s| s.condition == Condition::Trouble)
+            .map(|s| s.device.clone())
+            .collect();
+        troubled_devices.sort();
+        troubled_devices.dedup();
+        let mut zones_confirmed = self.state.confirmed_zones.clone();
+        zones_confirmed.sort();
+        FireSafetyStatus {
+            zones_in_alarm,
+            zones_confirmed,
+            supervisory_zones,
+            troubled_devices,
+            open_hazards: self.state.hazards.len(),
+            overdue_hazards: self.state.hazards.iter().filter(|h| h.overdue).count(),
+            next_rectification_due: self.next_deadline(),
+        }
     }
 
     pub fn poll_action(&mut self) -> Option<DetectorAction> {

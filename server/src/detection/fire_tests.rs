@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 use crate::detection::testkit::{at_s, ctx, drain, site};
 use vigil_protocol::Unit;
@@ -308,4 +310,33 @@ fn a_report_dated_in_the_future_does_not_freeze_the_sensor() {
         ]
     );
     assert_eq!(d.state().counters.stale_reports, 0);
+}
+
+#[test]
+fn the_supervision_board_sees_the_facility_at_a_glance() {
+    let (mut d, _) = run(
+        FireConfig::default(),
+        &[
+            ("d1", Smoke, Alarm, "z1", 900, 0),
+            ("d2", Heat, Alarm, "z1", 700, 5),
+            ("d3", Smoke, Alarm, "z2", 900, 6),
+            ("v1", SprinklerValve, Supervisory, "z3", 1, 7),
+            ("d4", Smoke, Trouble, "z2", 0, 8),
+            ("rc", ResidualCurrent, Normal, "z4", 450, 9),
+            ("ct", CableTemperature, Normal, "z4", 800, 3 * 86_400),
+        ],
+    );
+    d.handle_timeout(at_s(3 * 86_400 + 10));
+    let s = d.status();
+    let z = |v: &[&str]| {
+        v.iter()
+            .map(|z| ZoneId::new(z).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(s.zones_in_alarm, z(&["z1", "z2"]));
+    assert_eq!(s.zones_confirmed, z(&["z1"]));
+    assert_eq!(s.supervisory_zones, z(&["z3"]));
+    assert_eq!(s.troubled_devices, vec![device_id("d4")]);
+    assert_eq!((s.open_hazards, s.overdue_hazards), (2, 1));
+    assert_eq!(s.next_rectification_due, Some(at_s(6 * 86_400)));
 }
