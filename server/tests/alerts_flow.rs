@@ -200,8 +200,8 @@ fn a_call_nobody_answers_climbs_the_tiers_and_stops_when_acknowledged() {
             until: t(86_400),
         },
     )[&site()];
-    assert_eq!(k.answered_within_180s, Share { hits: 0, of: 1 });
-    assert_eq!(k.time_to_acknowledge.median_s, Some(200.0));
+    assert_eq!(k.answer_critical.within_180s, Share { hits: 0, of: 1 });
+    assert_eq!(k.answer_critical.time_to_acknowledge.median_s, Some(200.0));
 }
 
 #[test]

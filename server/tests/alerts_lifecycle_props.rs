@@ -143,9 +143,16 @@ proptest! {
         }
         let period = Period { from: Timestamp(0), until: now + std::time::Duration::from_secs(1) };
         for k in kpis_by_site(&trail, period).values() {
-            prop_assert!(k.answered_within_60s.hits <= k.answered_within_60s.of);
-            prop_assert!(k.answered_within_180s.hits <= k.answered_within_180s.of);
-            prop_assert!(k.time_to_acknowledge.count + k.unanswered + k.closed_by_rule_unanswered == k.alerts);
+            let counted = |a: &vigil_server::alerts::kpi::AnswerStats| {
+                a.time_to_acknowledge.count + a.unanswered + a.closed_by_rule_unanswered
+            };
+            for a in k.answer_by_kind.values().chain([&k.answer_critical]) {
+                prop_assert!(a.within_60s.hits <= a.within_60s.of);
+                prop_assert!(a.within_180s.hits <= a.within_180s.of);
+                prop_assert!(a.within_180s.hits >= a.within_60s.hits);
+            }
+            prop_assert_eq!(k.answer_by_kind.values().map(counted).sum::<usize>(), k.alerts);
+            prop_assert!(counted(&k.answer_critical) <= k.alerts);
         }
     }
 }

@@ -4,7 +4,8 @@
 //! - time to acknowledge: from the rule raising the alert to the first person's transition
 //!   out of `open` (acknowledging, or resolving it straight away); median and 90th percentile
 //!   (nearest rank), and the share answered within 60 s and 180 s — the telecare targets of
-//!   97.5 % and 99 %. An alert nobody answered counts as a miss once it has waited longer
+//!   97.5 % and 99 %, over the critical alerts (calls, falls, confirmed fires) and per kind.
+//!   An alert nobody answered counts as a miss once it has waited longer
 //!   than the target by the end of the period; one closed by its own rule before anybody
 //!   answered is left out (nobody had to) and counted in `closed_by_rule_unanswered`;
 //! - time to on scene: raised → `on_scene`; median, 90th percentile, share within 45 min;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use crate::alerts::audit::{Actor, AuditChange, AuditRecord};
 use crate::alerts::lifecycle::{AlertId, AlertState, Disposition};
-use crate::alerts::{AlertKind, Timestamp};
+use crate::alerts::{AlertKind, Severity, Timestamp};
 use crate::ids::SiteId;
 
 pub const ANSWER_TARGET_FAST: Duration = Duration::from_secs(60);
@@ -74,15 +75,75 @@ impl Share {
     }
 }
 
+/// How fast people answered a set of alerts.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AnswerStats {
+    pub time_to_acknowledge: DurationStats,
+    pub within_60s: Share,
+    pub within_180s: Share,
+    /// Nobody answered yet at the end of the period.
+    pub unanswered: usize,
+    /// Closed by their own rule before anybody answered (left out of the shares).
+    pub closed_by_rule_unanswered: usize,
+}
+
+#[derive(Default)]
+struct AnswerAcc {
+    stats: AnswerStats,
+    waits: Vec<Duration>,
+}
+
+impl AnswerAcc {
+    fn add(
+        &mut self,
+        raised: Timestamp,
+        answered: Option<Timestamp>,
+        by_rule: bool,
+        end: Timestamp,
+    ) {
+        let k = &mut self.stats;
+        match answered {
+            Some(at) => {
+                let waited = at.since(raised);
+                self.waits.push(waited);
+                for (share, target) in [
+                    (&mut k.within_60s, ANSWER_TARGET_FAST),
+                    (&mut k.within_180s, ANSWER_TARGET_SLOW),
+                ] {
+                    share.of += 1;
+                    share.hits += usize::from(waited <= target);
+                }
+            }
+            None if by_rule => k.closed_by_rule_unanswered += 1,
+            None => {
+                k.unanswered += 1;
+                let waited = end.since(raised);
+                for (share, target) in [
+                    (&mut k.within_60s, ANSWER_TARGET_FAST),
+                    (&mut k.within_180s, ANSWER_TARGET_SLOW),
+                ] {
+                    share.of += usize::from(waited > target);
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> AnswerStats {
+        AnswerStats {
+            time_to_acknowledge: DurationStats::of(self.waits),
+            ..self.stats
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SiteKpis {
     pub alerts: usize,
     pub by_kind: BTreeMap<AlertKind, usize>,
-    pub time_to_acknowledge: DurationStats,
-    pub answered_within_60s: Share,
-    pub answered_within_180s: Share,
-    pub unanswered: usize,
-    pub closed_by_rule_unanswered: usize,
+    /// Critical alerts (calls, falls, confirmed fires): what the telecare answering targets
+    /// are about. A minor alert left for the morning does not count against them.
+    pub answer_critical: AnswerStats,
+    pub answer_by_kind: BTreeMap<AlertKind, AnswerStats>,
     pub time_to_on_scene: DurationStats,
     pub on_scene_within_45min: Share,
     pub false_alarms: Share,
@@ -92,6 +153,8 @@ pub struct SiteKpis {
 struct AlertTrail {
     site: Option<SiteId>,
     kind: Option<AlertKind>,
+    /// The most urgent severity the alert had.
+    severity: Option<Severity>,
     raised_at: Option<Timestamp>,
     answered_at: Option<Timestamp>,
     closed_by_rule_first: bool,
@@ -112,10 +175,14 @@ pub fn kpis_by_site(records: &[AuditRecord], period: Period) -> BTreeMap<SiteId,
     for r in records {
         let trail = trails.entry(r.alert).or_default();
         match &r.change {
-            AuditChange::Raised { .. } => {
+            AuditChange::Raised { severity } => {
                 trail.site = Some(r.site.clone());
                 trail.kind = Some(r.kind);
                 trail.raised_at = Some(r.at);
+                trail.severity = Some(trail.severity.map_or(*severity, |s| s.min(*severity)));
+            }
+            AuditChange::Repeated { severity, .. } => {
+                trail.severity = Some(trail.severity.map_or(*severity, |s| s.min(*severity)));
             }
             AuditChange::Transition { disposition } => {
                 let left_open = r.from == Some(AlertState::Open) && r.to != AlertState::Open;
@@ -133,8 +200,7 @@ pub fn kpis_by_site(records: &[AuditRecord], period: Period) -> BTreeMap<SiteId,
                     trail.disposition = *disposition;
                 }
             }
-            AuditChange::Repeated { .. }
-            | AuditChange::ConditionCleared { .. }
+            AuditChange::ConditionCleared { .. }
             | AuditChange::Escalated { .. }
             | AuditChange::TierEmpty { .. }
             | AuditChange::Notified { .. }
@@ -145,7 +211,8 @@ pub fn kpis_by_site(records: &[AuditRecord], period: Period) -> BTreeMap<SiteId,
     #[derive(Default)]
     struct Acc {
         kpis: SiteKpis,
-        ack: Vec<Duration>,
+        critical: AnswerAcc,
+        by_kind: BTreeMap<AlertKind, AnswerAcc>,
         on_scene: Vec<Duration>,
     }
     let mut sites: BTreeMap<SiteId, Acc> = BTreeMap::new();
@@ -161,29 +228,11 @@ pub fn kpis_by_site(records: &[AuditRecord], period: Period) -> BTreeMap<SiteId,
         let k = &mut acc.kpis;
         k.alerts += 1;
         *k.by_kind.entry(kind).or_default() += 1;
-        match trail.answered_at {
-            Some(at) => {
-                let waited = at.since(raised);
-                acc.ack.push(waited);
-                for (share, target) in [
-                    (&mut k.answered_within_60s, ANSWER_TARGET_FAST),
-                    (&mut k.answered_within_180s, ANSWER_TARGET_SLOW),
-                ] {
-                    share.of += 1;
-                    share.hits += usize::from(waited <= target);
-                }
-            }
-            None if trail.closed_by_rule_first => k.closed_by_rule_unanswered += 1,
-            None => {
-                k.unanswered += 1;
-                let waited = period.until.since(raised);
-                for (share, target) in [
-                    (&mut k.answered_within_60s, ANSWER_TARGET_FAST),
-                    (&mut k.answered_within_180s, ANSWER_TARGET_SLOW),
-                ] {
-                    share.of += usize::from(waited > target);
-                }
-            }
+        let (answered, by_rule) = (trail.answered_at, trail.closed_by_rule_first);
+        let by_kind = acc.by_kind.entry(kind).or_default();
+        by_kind.add(raised, answered, by_rule, period.until);
+        if trail.severity == Some(Severity::Critical) {
+            acc.critical.add(raised, answered, by_rule, period.until);
         }
         if let Some(at) = trail.on_scene_at {
             let took = at.since(raised);
@@ -208,7 +257,12 @@ pub fn kpis_by_site(records: &[AuditRecord], period: Period) -> BTreeMap<SiteId,
         .into_iter()
         .map(|(site, acc)| {
             let mut k = acc.kpis;
-            k.time_to_acknowledge = DurationStats::of(acc.ack);
+            k.answer_critical = acc.critical.finish();
+            k.answer_by_kind = acc
+                .by_kind
+                .into_iter()
+                .map(|(kind, a)| (kind, a.finish()))
+                .collect();
             k.time_to_on_scene = DurationStats::of(acc.on_scene);
             (site, k)
         })

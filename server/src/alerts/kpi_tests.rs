@@ -39,6 +39,16 @@ impl Desk {
     }
 
     fn raise(&mut self, site_name: &str, kind: AlertKind, at: u64) -> AlertId {
+        self.raise_with(site_name, kind, Severity::Critical, at)
+    }
+
+    fn raise_with(
+        &mut self,
+        site_name: &str,
+        kind: AlertKind,
+        severity: Severity,
+        at: u64,
+    ) -> AlertId {
         self.next_device += 1;
         let key = AlertKey::new(
             Subject::Device(DeviceId::new(&format!("d{}", self.next_device)).unwrap()),
@@ -48,7 +58,7 @@ impl Desk {
             DetectorAction::Raise {
                 site: site(site_name),
                 key: key.clone(),
-                severity: Severity::Critical,
+                severity,
                 at: t(at),
                 origin: None,
                 details: details([]),
@@ -89,11 +99,11 @@ fn answer_times_and_target_shares_come_from_the_audit_trail() {
         },
     )[&site("a")];
     assert_eq!(k.alerts, 10);
-    assert_eq!(k.time_to_acknowledge.count, 10);
-    assert_eq!(k.time_to_acknowledge.median_s, Some(50.0));
-    assert_eq!(k.time_to_acknowledge.p90_s, Some(90.0));
-    assert_eq!(k.answered_within_60s, Share { hits: 6, of: 10 });
-    assert_eq!(k.answered_within_180s, Share { hits: 10, of: 10 });
+    assert_eq!(k.answer_critical.time_to_acknowledge.count, 10);
+    assert_eq!(k.answer_critical.time_to_acknowledge.median_s, Some(50.0));
+    assert_eq!(k.answer_critical.time_to_acknowledge.p90_s, Some(90.0));
+    assert_eq!(k.answer_critical.within_60s, Share { hits: 6, of: 10 });
+    assert_eq!(k.answer_critical.within_180s, Share { hits: 10, of: 10 });
     assert_eq!(k.false_alarms, Share { hits: 0, of: 10 });
 }
 
@@ -109,7 +119,7 @@ fn exactly_sixty_seconds_is_within_the_target() {
             until: t(1000),
         },
     )[&site("a")];
-    assert_eq!(k.answered_within_60s, Share { hits: 1, of: 1 });
+    assert_eq!(k.answer_critical.within_60s, Share { hits: 1, of: 1 });
 }
 
 #[test]
@@ -125,10 +135,10 @@ fn unanswered_alerts_count_as_misses_once_they_have_waited_past_the_target() {
             until: t(200),
         },
     )[&site("a")];
-    assert_eq!(k.unanswered, 3);
-    assert_eq!(k.answered_within_60s, Share { hits: 0, of: 2 });
-    assert_eq!(k.answered_within_180s, Share { hits: 0, of: 1 });
-    assert_eq!(k.time_to_acknowledge.median_s, None);
+    assert_eq!(k.answer_critical.unanswered, 3);
+    assert_eq!(k.answer_critical.within_60s, Share { hits: 0, of: 2 });
+    assert_eq!(k.answer_critical.within_180s, Share { hits: 0, of: 1 });
+    assert_eq!(k.answer_critical.time_to_acknowledge.median_s, None);
 }
 
 #[test]
@@ -155,10 +165,10 @@ fn an_alert_its_rule_closed_before_anybody_answered_is_not_a_miss() {
             until: t(10_000),
         },
     )[&site("a")];
-    assert_eq!(k.closed_by_rule_unanswered, 1);
-    assert_eq!(k.unanswered, 0);
-    assert_eq!(k.answered_within_60s, Share { hits: 0, of: 0 });
-    assert_eq!(k.answered_within_60s.ratio(), None);
+    assert_eq!(k.answer_critical.closed_by_rule_unanswered, 1);
+    assert_eq!(k.answer_critical.unanswered, 0);
+    assert_eq!(k.answer_critical.within_60s, Share { hits: 0, of: 0 });
+    assert_eq!(k.answer_critical.within_60s.ratio(), None);
 }
 
 #[test]
@@ -204,7 +214,34 @@ fn on_scene_times_kinds_and_false_alarms_are_per_site_and_period() {
     // The test disposition is left out of the false-alarm share.
     assert_eq!(a.false_alarms, Share { hits: 1, of: 2 });
     // Resolving straight from open answers the alert too.
-    assert_eq!(a.answered_within_60s, Share { hits: 3, of: 3 });
+    assert_eq!(a.answer_critical.within_60s, Share { hits: 3, of: 3 });
     let b = &all[&site("b")];
     assert_eq!((b.alerts, b.false_alarms), (1, Share { hits: 1, of: 1 }));
+}
+
+#[test]
+fn a_minor_alert_left_for_later_does_not_count_against_the_answering_targets() {
+    let mut desk = Desk::new();
+    let call = desk.raise("a", AlertKind::Call, 0);
+    desk.act(call, OperatorAction::Acknowledge, 30);
+    desk.raise_with("a", AlertKind::FireTrouble, Severity::Minor, 0);
+    let k = &kpis_by_site(
+        desk.log.records(),
+        Period {
+            from: t(0),
+            until: t(7200),
+        },
+    )[&site("a")];
+    assert_eq!(k.answer_critical.within_60s, Share { hits: 1, of: 1 });
+    let trouble = &k.answer_by_kind[&AlertKind::FireTrouble];
+    assert_eq!(
+        (trouble.unanswered, trouble.within_180s),
+        (1, Share { hits: 0, of: 1 })
+    );
+    assert_eq!(
+        k.answer_by_kind[&AlertKind::Call]
+            .time_to_acknowledge
+            .median_s,
+        Some(30.0)
+    );
 }
