@@ -66,6 +66,18 @@ pub struct HealthState {
     pub counters: HealthCounters,
 }
 
+/// A site's device health at a glance, for the facility manager and the supervision board.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HealthStatus {
+    pub boards: usize,
+    pub offline: Vec<DeviceId>,
+    /// Not heard from while their gateway is offline (no alert of their own).
+    pub unreachable: Vec<DeviceId>,
+    pub low_battery: Vec<DeviceId>,
+    pub tampered: Vec<DeviceId>,
+    pub gateways_offline: Vec<GatewayId>,
+}
+
 #[derive(Debug)]
 pub struct HealthDetector {
     config: HealthConfig,
@@ -94,6 +106,31 @@ impl HealthDetector {
 
     pub fn state(&self) -> &HealthState {
         &self.state
+    }
+
+    pub fn status(&self) -> HealthStatus {
+        let boards = &self.state.boards;
+        let pick = |f: fn(&BoardHealth) -> bool| -> Vec<DeviceId> {
+            boards
+                .iter()
+                .filter(|b| f(b))
+                .map(|b| b.device.clone())
+                .collect()
+        };
+        HealthStatus {
+            boards: boards.len(),
+            offline: pick(|b| b.offline),
+            unreachable: pick(|b| b.suppressed),
+            low_battery: pick(|b| b.battery_low),
+            tampered: pick(|b| b.tamper),
+            gateways_offline: self
+                .state
+                .gateways
+                .iter()
+                .filter(|g| g.offline)
+                .map(|g| g.gateway.clone())
+                .collect(),
+        }
     }
 
     pub fn poll_action(&mut self) -> Option<DetectorAction> {

@@ -129,6 +129,13 @@ fn a_gateway_outage_is_one_site_alert_and_boards_get_time_after_it_returns() {
     d.handle_timeout(at_s(4 * 3600));
     assert!(summary(&mut d).is_empty());
     assert_eq!(d.state().counters.suppressed_offline, 3);
+    let glance = d.status();
+    assert_eq!(glance.gateways_offline, vec![gw()]);
+    assert_eq!(glance.unreachable.len(), 3);
+    assert!(
+        glance.offline.is_empty(),
+        "no board is reported offline on its own"
+    );
     // The gateway returns with p1 seen recently; p2 and p3 said nothing.
     let back = 4 * 3600 + 10;
     d.handle_gateway_status(&status(&[("p1", back - 5)], back), at_s(back));
