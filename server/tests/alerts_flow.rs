@@ -84,9 +84,7 @@ impl Driver {
                         self.escalator.handle_raised(alert, &self.roster, now);
                     }
                 }
-                BookEvent::StopEscalation(id, reason) => {
-                    self.escalator.handle_stopped(id, reason, now)
-                }
+                BookEvent::StopEscalation(id, reason) => self.escalator.handle_stopped(id, reason),
                 BookEvent::Downlink(f) => self.downlinks.push(f),
             }
         }

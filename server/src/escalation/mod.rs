@@ -95,9 +95,9 @@ impl Escalator {
     }
 
     /// Somebody acknowledged (or the alert closed): no further tiers.
-    pub fn handle_stopped(&mut self, alert: AlertId, reason: StopReason, now: Timestamp) {
+    pub fn handle_stopped(&mut self, alert: AlertId, reason: StopReason) {
         if let Some(mut task) = self.tasks.remove(&alert) {
-            self.actions.extend(task.stop(reason, now));
+            task.stop(reason);
         }
     }
 

@@ -138,10 +138,9 @@ impl EscalationTask {
     }
 
     /// Stops escalating: somebody acknowledged, or the alert closed.
-    pub fn stop(&mut self, reason: StopReason, _now: Timestamp) -> Vec<EscalationAction> {
+    pub fn stop(&mut self, reason: StopReason) {
         self.stopped = Some(reason);
         self.due_at = None;
-        Vec::new()
     }
 
     fn record(&self, at: Timestamp, change: AuditChange, note: Option<String>) -> AuditRecord {

@@ -126,7 +126,7 @@ fn acknowledging_stops_the_escalation() {
     let mut e = escalator();
     e.handle_raised(&alert(Severity::Critical), &roster, t(0));
     let _ = step(&mut e, &roster, t(0));
-    e.handle_stopped(AlertId(11), StopReason::Acknowledged, t(42));
+    e.handle_stopped(AlertId(11), StopReason::Acknowledged);
     assert_eq!(e.next_deadline(), None);
     assert!(step(&mut e, &roster, t(10_000)).is_empty());
 }
@@ -187,7 +187,7 @@ fn handle_due_is_idempotent_for_a_second_instance_or_a_retry() {
         task.handle_due(0, &policy, &roster, t(60)).is_empty(),
         "already done"
     );
-    let _ = task.stop(StopReason::Closed, t(61));
+    task.stop(StopReason::Closed);
     assert!(
         task.handle_due(1, &policy, &roster, t(1000)).is_empty(),
         "stopped"
@@ -277,7 +277,7 @@ fn notification_outcomes_become_audit_records_even_after_the_alert_was_acknowled
             EscalationAction::Audit(_) => None,
         })
         .unwrap();
-    let _ = task.stop(StopReason::Acknowledged, t(1));
+    task.stop(StopReason::Acknowledged);
     let rec =
         notification.outcome_record("webhook", NotifyOutcome::Failed("HTTP 503".into()), t(2));
     assert_eq!(
