@@ -72,6 +72,34 @@ macro_rules! identifier {
                 self.as_str()
             }
         }
+
+        // Design: serialised as the plain text and validated again on the way in, so stored
+        // state can never smuggle in an identifier the wire would reject.
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct IdVisitor;
+                impl serde::de::Visitor<'_> for IdVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("1 to 32 characters of A-Z a-z 0-9 . _ -")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        $name::new(v).map_err(|_| {
+                            E::invalid_value(serde::de::Unexpected::Str(v), &self)
+                        })
+                    }
+                }
+                d.deserialize_str(IdVisitor)
+            }
+        }
     };
 }
 

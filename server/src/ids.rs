@@ -47,6 +47,24 @@ macro_rules! server_id {
                 write!(f, "{}({:?})", stringify!($name), self.0)
             }
         }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                Self::new(&s).map_err(|_| {
+                    serde::de::Error::invalid_value(
+                        serde::de::Unexpected::Str(&s),
+                        &"1 to 32 characters of A-Z a-z 0-9 . _ -",
+                    )
+                })
+            }
+        }
     };
 }
 

@@ -2,10 +2,21 @@
 
 use std::fmt;
 
+pub mod audit;
+pub mod book;
+pub mod kpi;
+pub mod lifecycle;
+mod timestamp;
+
+pub use timestamp::{duration_secs, Timestamp};
+
 use crate::ids::{DeviceId, GatewayId, ResidentId, SiteId, ZoneId};
 
 /// How urgent an alert is, most urgent first (the ladder ThingsBoard and Cumulocity use).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Severity {
     Critical,
     Major,
@@ -37,7 +48,10 @@ impl fmt::Display for Severity {
 }
 
 /// What an alert is about. One alert is open at most per (subject, kind).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// Less water than the threshold over the fixed window (default < 10 L in 12 h).
     WaterNoUse,
@@ -139,7 +153,10 @@ impl fmt::Display for AlertKind {
 }
 
 /// Who or what an alert is about.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Subject {
     Resident(ResidentId),
     Device(DeviceId),
@@ -173,5 +190,22 @@ mod tests {
         ];
         v.sort();
         assert_eq!(v, Severity::ALL);
+    }
+
+    #[test]
+    fn subjects_round_trip_through_json_and_invalid_ids_are_refused() {
+        let s = Subject::Zone {
+            site: SiteId::new("care-7").unwrap(),
+            zone: ZoneId::new("f2-east").unwrap(),
+        };
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, r#"{"zone":{"site":"care-7","zone":"f2-east"}}"#);
+        assert_eq!(serde_json::from_str::<Subject>(&json).unwrap(), s);
+        assert!(serde_json::from_str::<Subject>(r#"{"device":"a/b"}"#).is_err());
+        assert!(serde_json::from_str::<Subject>(r#"{"resident":""}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&AlertKind::WaterNoUseSevere).unwrap(),
+            "\"water_no_use_severe\""
+        );
     }
 }
