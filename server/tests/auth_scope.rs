@@ -361,14 +361,16 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() {
 
 #[tokio::test]
 async fn login_attempts_are_rate_limited_per_user_and_per_address() {
-    let mut config = vigil_server::http::ApiConfig::default();
-    config.login_per_user = vigil_server::auth::LoginRateLimit {
-        burst: 3,
-        per_minute: 1,
-    };
-    config.login_per_ip = vigil_server::auth::LoginRateLimit {
-        burst: 5,
-        per_minute: 1,
+    let config = vigil_server::http::ApiConfig {
+        login_per_user: vigil_server::auth::LoginRateLimit {
+            burst: 3,
+            per_minute: 1,
+        },
+        login_per_ip: vigil_server::auth::LoginRateLimit {
+            burst: 5,
+            per_minute: 1,
+        },
+        ..Default::default()
     };
     let mut app = TestApp::with_config(Backend::Sqlite, "rate", config).await;
     app.add_user("root", Role::Admin, None).await;

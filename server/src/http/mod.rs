@@ -224,6 +224,7 @@ pub fn app(state: AppState) -> Router {
     ops::routes()
         .merge(api)
         .route_layer(axum::middleware::from_fn(ops::track_metrics))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

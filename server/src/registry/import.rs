@@ -155,18 +155,19 @@ fn csv_cell(kind: EntityKind, column: &str, cell: &str) -> Result<Value, FieldEr
                         "expected kind:value, e.g. phone:+8613800000000",
                     ));
                 };
-                let key =
-                    match k.trim() {
-                        "phone" | "sms" => "number",
-                        "email" => "address",
-                        "webhook" => "url",
-                        other => return Err(FieldError::new(
+                let key = match k.trim() {
+                    "phone" | "sms" => "number",
+                    "email" => "address",
+                    "webhook" => "url",
+                    other => {
+                        return Err(FieldError::new(
                             format!("channels[{i}]"),
                             format!(
                                 "unknown channel {other:?}: expected phone, sms, email or webhook"
                             ),
-                        )),
-                    };
+                        ))
+                    }
+                };
                 let mut m = Map::new();
                 m.insert("kind".into(), k.trim().into());
                 m.insert(key.into(), v.trim().into());

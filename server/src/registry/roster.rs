@@ -30,7 +30,7 @@ pub fn covers(schedule: &ShiftSchedule, tz: Tz, at: DateTime<Utc>) -> bool {
 }
 
 /// The shifts of one site that are on duty at `at`, in the order given.
-pub fn on_duty<'a>(shifts: &'a [Shift], tz: Tz, at: DateTime<Utc>) -> Vec<&'a Shift> {
+pub fn on_duty(shifts: &[Shift], tz: Tz, at: DateTime<Utc>) -> Vec<&Shift> {
     shifts
         .iter()
         .filter(|s| covers(&s.schedule, tz, at))

@@ -88,15 +88,12 @@ impl Record {
 
     /// Values for [`Record::key_columns`], in the same order.
     pub fn key_values(&self) -> Vec<Option<&str>> {
-        Self::key_columns(self.kind)
-            .iter()
-            .map(|c| match *c {
-                "site_id" => self.site_column(),
-                "resident_id" => self.resident_id.as_deref(),
-                "responder_id" => self.responder_id.as_deref(),
-                other => unreachable!("no key column {other}"),
-            })
-            .collect()
+        match self.kind {
+            EntityKind::Site | EntityKind::Responder => Vec::new(),
+            EntityKind::Resident | EntityKind::Gateway => vec![self.site_column()],
+            EntityKind::Device => vec![self.site_column(), self.resident_id.as_deref()],
+            EntityKind::Shift => vec![self.site_column(), self.responder_id.as_deref()],
+        }
     }
 
     /// The SQL condition restricting `kind` to a set of sites, given the set's placeholder

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -44,8 +43,6 @@ pub struct TestDb {
     schema: Option<String>,
 }
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
 impl TestDb {
     pub async fn open(backend: Backend, tag: &str) -> Self {
         match backend {
@@ -54,16 +51,18 @@ impl TestDb {
                 schema: None,
             },
             Backend::Postgres => {
-                let tag: String = tag
+                // One schema per test, named after the test so that a run left behind by a
+                // failed test is dropped by the next run instead of piling up.
+                let short: String = tag
                     .chars()
                     .filter(|c| c.is_ascii_alphanumeric())
                     .take(12)
                     .collect();
-                let schema = format!(
-                    "vr_{tag}_{}_{}",
-                    std::process::id(),
-                    COUNTER.fetch_add(1, Ordering::Relaxed)
-                );
+                let hash = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                });
+                let schema = format!("vr_{short}_{:08x}", hash as u32);
+                drop_schema(&schema).await;
                 let store = PostgresRegistry::connect(&pg_url(), Some(&schema))
                     .await
                     .unwrap_or_else(|e| {
@@ -86,18 +85,27 @@ impl TestDb {
 
     pub async fn cleanup(self) {
         if let Some(schema) = self.schema {
-            let (client, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
-                .await
-                .expect("connect for cleanup");
-            let driver = tokio::spawn(conn);
-            client
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                .await
-                .expect("drop schema");
-            drop(client);
-            let _ = driver.await;
+            drop_schema(&schema).await;
         }
     }
+}
+
+async fn drop_schema(schema: &str) {
+    let (client, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {} (VIGIL_TEST_PG_URL) is needed: {e}",
+                pg_url()
+            )
+        });
+    let driver = tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await
+        .expect("drop schema");
+    drop(client);
+    let _ = driver.await;
 }
 
 /// A clock the test moves.
