@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod user_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "vigil",
@@ -28,6 +30,8 @@ enum Command {
     Sim,
     /// Benchmarks that print figures.
     Bench,
+    /// Manage login users (operators, managers, supervisors, admins).
+    User(user_cmd::UserArgs),
 }
 
 fn not_built_yet(what: &str, issue: u32) -> ExitCode {
@@ -43,5 +47,6 @@ fn main() -> ExitCode {
         Command::Gateway => not_built_yet("gateway", 6),
         Command::Sim => not_built_yet("sim", 7),
         Command::Bench => not_built_yet("bench", 4),
+        Command::User(args) => user_cmd::main(args),
     }
 }

@@ -486,3 +486,21 @@ async fn users_are_managed_by_admins_and_the_last_admin_stays() {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn impossible_user_names_are_refused_like_wrong_passwords() {
+    let app = TestApp::new(Backend::Sqlite, "junkname").await;
+    app.add_user("root", Role::Admin, None).await;
+    for name in ["x".repeat(5000), "semi;colon".into(), String::new()] {
+        let r = app
+            .call(
+                Method::POST,
+                "/api/v1/login",
+                None,
+                Some(json!({"username": name, "password": "whatever it is"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+        assert_eq!(r.body["error"]["code"], "invalid_credentials");
+    }
+}

@@ -17,8 +17,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{request_token, ApiJson, Caller, SESSION_COOKIE};
 use super::AppState;
 use crate::auth::{
-    create_user, hash_token, new_token, Action, BootstrapError, NewUser, Principal, Role, Session,
-    SiteScope,
+    create_user, hash_token, is_valid_username, new_token, Action, BootstrapError, NewUser,
+    Principal, Role, Session, SiteScope,
 };
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -110,14 +110,20 @@ async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let now = state.now();
+    // Names that cannot exist share one bucket, so junk names cannot grow the limiter.
+    let limiter_key = if is_valid_username(&req.username) {
+        req.username.as_str()
+    } else {
+        "\u{0}invalid"
+    };
     let limited = state
         .limiter()
         .lock()
         .map_err(|_| ApiError::Internal)?
-        .handle_attempt(&req.username, ip, now);
+        .handle_attempt(limiter_key, ip, now);
     if let Err(limited) = limited {
         metrics::counter!("vigil_login_attempts_total", "outcome" => "rate_limited").increment(1);
-        tracing::warn!(user = %req.username, %ip, "login rate-limited");
+        tracing::warn!(user = %limiter_key, %ip, "login rate-limited");
         return Err(ApiError::RateLimited {
             retry_after_s: limited.retry_after.as_secs().max(1),
         });
@@ -135,7 +141,7 @@ async fn login(
         .map_err(|_| ApiError::Internal)?;
     let Some(user) = user.filter(|_| ok) else {
         metrics::counter!("vigil_login_attempts_total", "outcome" => "failure").increment(1);
-        tracing::info!(user = %req.username, %ip, "login failed");
+        tracing::info!(user = %limiter_key, %ip, "login failed");
         return Err(ApiError::InvalidCredentials);
     };
     let token = new_token().map_err(|_| ApiError::Internal)?;

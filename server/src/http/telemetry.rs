@@ -203,3 +203,54 @@ pub trait TelemetryQueries: Send + Sync + 'static {
         tz: Tz,
     ) -> Result<Vec<WaterUse>, TelemetryError>;
 }
+
+impl From<&vigil_protocol::UplinkBody> for ReadingBody {
+    fn from(body: &vigil_protocol::UplinkBody) -> Self {
+        use vigil_protocol::uplink::{ButtonKind, Unit};
+        use vigil_protocol::UplinkBody;
+        match body {
+            UplinkBody::Meter(m) => Self::Meter {
+                total_ml: m.total_ml,
+                flow_ml_per_min: m.flow_ml_per_min,
+                battery_mv: m.battery_mv,
+                tamper: m.tamper,
+                leak: m.leak,
+            },
+            UplinkBody::Button(b) => Self::Button {
+                action: match b.kind {
+                    ButtonKind::Press => "press",
+                    ButtonKind::LongPress => "long_press",
+                    ButtonKind::Cancel => "cancel",
+                }
+                .to_owned(),
+            },
+            UplinkBody::Fall(f) => Self::Fall {
+                free_fall_ms: f.free_fall_ms,
+                peak_mg: f.peak_mg,
+                stillness_ms: f.stillness_ms,
+                orientation_change_deg: f.orientation_change_deg,
+                cancelled: f.cancelled,
+            },
+            UplinkBody::Fire(f) => Self::Fire {
+                sensor: f.sensor.name().to_owned(),
+                value: f.value,
+                unit: match f.unit {
+                    Unit::CentiPercentPerMetre => "centi_percent_per_metre",
+                    Unit::DeciCelsius => "deci_celsius",
+                    Unit::PartsPerMillion => "ppm",
+                    Unit::MilliAmpere => "milliampere",
+                    Unit::Kilopascal => "kilopascal",
+                    Unit::State => "state",
+                }
+                .to_owned(),
+                signal: f.signal.name().to_owned(),
+                zone: f.zone.to_string(),
+            },
+            UplinkBody::Heartbeat(h) => Self::Heartbeat {
+                battery_mv: h.battery_mv,
+                rssi_dbm: h.rssi_dbm,
+                firmware: h.firmware.to_string(),
+            },
+        }
+    }
+}
