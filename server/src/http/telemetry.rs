@@ -254,3 +254,62 @@ impl From<&vigil_protocol::UplinkBody> for ReadingBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_protocol::uplink::{ButtonEvent, ButtonKind, FireReport, SensorKind, SignalClass};
+    use vigil_protocol::{UplinkBody, ZoneId};
+
+    #[test]
+    fn protocol_bodies_become_reading_bodies_with_their_names() {
+        let press = UplinkBody::Button(ButtonEvent {
+            kind: ButtonKind::LongPress,
+            cancels_seq: None,
+        });
+        assert_eq!(
+            ReadingBody::from(&press),
+            ReadingBody::Button {
+                action: "long_press".into()
+            }
+        );
+        let fire = UplinkBody::Fire(FireReport {
+            sensor: SensorKind::Smoke,
+            value: 250,
+            unit: SensorKind::Smoke.unit(),
+            signal: SignalClass::Alarm,
+            zone: ZoneId::new("room-203").unwrap(),
+            self_test: false,
+        });
+        let json = serde_json::to_value(ReadingBody::from(&fire)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "fire", "sensor": "smoke", "value": 250,
+                "unit": "centi_percent_per_metre", "signal": "alarm", "zone": "room-203"})
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_junk_is_refused() {
+        let c = ReadingCursor {
+            at: DateTime::from_timestamp_millis(1_800_000_000_123).unwrap(),
+            boot_id: 7,
+            seq: 42,
+        };
+        assert_eq!(c.to_string().parse::<ReadingCursor>(), Ok(c));
+        for junk in [
+            "",
+            "1.2",
+            "1.2.3.4",
+            "x.1.2",
+            "1.-1.2",
+            "99999999999999999999.1.1",
+        ] {
+            assert_eq!(
+                junk.parse::<ReadingCursor>(),
+                Err(InvalidCursor),
+                "{junk:?}"
+            );
+        }
+    }
+}

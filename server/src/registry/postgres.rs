@@ -97,6 +97,12 @@ impl PostgresRegistry {
             .max_size(POOL_SIZE)
             .build()
             .map_err(backend)?;
+        Self::from_pool(pool).await
+    }
+
+    /// Uses an existing pool (shared with the telemetry store) and applies the registry
+    /// migrations.
+    pub async fn from_pool(pool: Pool) -> Result<Self, StoreError> {
         let me = Self { pool };
         me.migrate().await?;
         Ok(me)
