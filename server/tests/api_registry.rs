@@ -406,3 +406,24 @@ async fn readiness_fails_when_the_database_is_gone() {
     drop(admin);
     let _ = driver.await;
 }
+
+#[tokio::test]
+async fn answers_are_not_cached_or_sniffed() {
+    let app = TestApp::new(Backend::Sqlite, "headers").await;
+    let t = admin(&app).await;
+    let r = app.call(Method::GET, "/api/v1/me", Some(&t), None).await;
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+}
+
+#[test]
+fn api_config_takes_defaults_for_missing_keys_and_refuses_unknown_ones() {
+    use vigil_server::http::ApiConfig;
+    let c: ApiConfig =
+        serde_json::from_value(json!({"listen": "0.0.0.0:9000", "session_lifetime_s": 600}))
+            .unwrap();
+    assert_eq!(c.listen.port(), 9000);
+    assert_eq!(c.session_lifetime_s, 600);
+    assert_eq!(c.max_body_bytes, ApiConfig::default().max_body_bytes);
+    assert!(serde_json::from_value::<ApiConfig>(json!({"listen_addr": "0.0.0.0:1"})).is_err());
+}

@@ -503,3 +503,63 @@ both_backends!(
         db.cleanup().await;
     }
 );
+
+both_backends!(
+    csv_responders_and_shifts_carry_channels_and_schedules,
+    |b, tag| async move {
+        let db = TestDb::open(b, tag).await;
+        let reg = db.registry();
+        seed(&reg).await;
+        let responders = "id,name,role,channels,site_ids\n\
+                      n1,Nurse Li,nurse,phone:+86 139 0000 0000;email:li@example.org,site-a;site-b\n\
+                      n2,Vol Wu,volunteer,pager:123,site-a\n";
+        let mut errors = Vec::new();
+        let rows = parse_csv(EntityKind::Responder, responders.as_bytes(), &mut errors).unwrap();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            (errors[0].row, errors[0].field.as_deref()),
+            (3, Some("channels[0]"))
+        );
+        let report = reg
+            .import(&SiteFilter::All, rows, errors, false)
+            .await
+            .unwrap();
+        assert_eq!(report.imported, 0, "a bad row stops the whole import");
+
+        let fixed = responders.replace("pager:123", "sms:+86 137 0000 0000");
+        let mut errors = Vec::new();
+        let rows = parse_csv(EntityKind::Responder, fixed.as_bytes(), &mut errors).unwrap();
+        assert_eq!(
+            reg.import(&SiteFilter::All, rows, errors, false)
+                .await
+                .unwrap()
+                .imported,
+            2
+        );
+        let li: Responder = reg.get(&SiteFilter::All, "n1").await.unwrap();
+        assert_eq!(li.channels.len(), 2);
+        assert_eq!(li.site_ids.len(), 2);
+
+        let shifts = "id,site_id,responder_id,type,days,start,end\n\
+                  s1,site-a,n1,weekly,Mon;Tue,22:00,06:00\n\
+                  s2,site-b,n1,dated,,2026-12-24T18:00:00Z,2026-12-25T06:00:00Z\n\
+                  s3,site-b,n2,weekly,Mon,08:00,09:00\n";
+        let mut errors = Vec::new();
+        let rows = parse_csv(EntityKind::Shift, shifts.as_bytes(), &mut errors).unwrap();
+        let report = reg
+            .import(&SiteFilter::All, rows, errors, true)
+            .await
+            .unwrap();
+        let bad: Vec<_> = report
+            .errors
+            .iter()
+            .map(|e| (e.row, e.field.clone()))
+            .collect();
+        assert_eq!(
+            bad,
+            [(4, Some("responder_id".to_owned()))],
+            "n2 does not cover site-b"
+        );
+        db.cleanup().await;
+    }
+);
