@@ -1,12 +1,16 @@
 //! `vigil`: one command line for the whole system. Thin: it parses flags, builds
 //! configurations and calls the crates.
 
+// The command line is a driver: it owns the real clock and hands `now` to the cores.
+#![allow(clippy::disallowed_methods)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod fall_check;
 mod sim_cmd;
+mod user_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +40,8 @@ enum Command {
     FallCheck(fall_check::FallCheckArgs),
     /// Benchmarks that print figures.
     Bench,
+    /// Manage login users (operators, managers, supervisors, admins).
+    User(user_cmd::UserArgs),
 }
 
 fn not_built_yet(what: &str, issue: u32) -> ExitCode {
@@ -52,5 +58,6 @@ fn main() -> ExitCode {
         Command::Sim { command } => sim_cmd::run(command),
         Command::FallCheck(args) => fall_check::run(args),
         Command::Bench => not_built_yet("bench", 4),
+        Command::User(args) => user_cmd::main(args),
     }
 }
