@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod water_check;
+
 #[derive(Parser)]
 #[command(
     name = "vigil",
@@ -28,6 +30,21 @@ enum Command {
     Sim,
     /// Benchmarks that print figures.
     Bench,
+    /// Run the server's water detectors over one household's series (`epoch_seconds,litres` per minute on stdin).
+    WaterCheck {
+        /// The household's IANA timezone, e.g. Europe/Rome.
+        #[arg(long)]
+        timezone: String,
+    },
+    /// Evaluate the water rules on the real recordings (false alerts, detection delay).
+    WaterEval {
+        /// Data folder (default: env VIGIL_DATA_DIR, else ../shared/data).
+        #[arg(long)]
+        data: Option<std::path::PathBuf>,
+        /// Also write each household's series in the `water-check` input format to this folder.
+        #[arg(long)]
+        export: Option<std::path::PathBuf>,
+    },
 }
 
 fn not_built_yet(what: &str, issue: u32) -> ExitCode {
@@ -43,5 +60,7 @@ fn main() -> ExitCode {
         Command::Gateway => not_built_yet("gateway", 6),
         Command::Sim => not_built_yet("sim", 7),
         Command::Bench => not_built_yet("bench", 4),
+        Command::WaterCheck { timezone } => water_check::check(&timezone),
+        Command::WaterEval { data, export } => water_check::evaluate(data, export),
     }
 }

@@ -1,0 +1,3 @@
+//! Detectors: sans-IO state machines that turn readings into alert actions.
+
+pub mod water;
