@@ -11,6 +11,9 @@ pub struct NoUseWindow {
     /// Length of the trailing window.
     pub hours: u32,
     pub severity: Severity,
+    /// Raise only when no other no-use alert is open for the current silence (a backstop for the
+    /// adaptive rules, whose open alert is escalated by the escalation policy instead).
+    pub only_as_backstop: bool,
 }
 
 /// The adaptive "unusual silence" rule: how rare is a silence like the current one, at this time of
@@ -84,12 +87,14 @@ impl Default for WaterRules {
                 litres: 10.0,
                 hours: 12,
                 severity: Severity::Major,
+                only_as_backstop: false,
             },
             no_use_severe: NoUseWindow {
                 enabled: true,
                 litres: 10.0,
                 hours: 24,
                 severity: Severity::Critical,
+                only_as_backstop: true,
             },
             unusual_silence: UnusualSilence {
                 enabled: true,

@@ -115,7 +115,8 @@ struct MorningState {
     day: i32,
     /// `u8::MAX` when the check does not speak today (too little history, disabled).
     due_slot: u8,
-    raised: bool,
+    /// The check already raised today (one morning alert a day at most).
+    raised_today: bool,
 }
 
 /// One household's water detector. About 1 KiB of state; see `memory_per_household` in the tests.
@@ -140,6 +141,7 @@ pub struct WaterDetector {
     /// The current silence already produced its adaptive alert (unusual silence or morning check).
     silence_alerted: bool,
     unusual_raised: bool,
+    morning_raised: bool,
     morning: MorningState,
     /// No-use-family kinds suppressed during the current away period (bit per kind).
     suppressed: u8,
@@ -169,10 +171,11 @@ impl WaterDetector {
             silence_start: None,
             silence_alerted: false,
             unusual_raised: false,
+            morning_raised: false,
             morning: MorningState {
                 day: i32::MIN,
                 due_slot: u8::MAX,
-                raised: false,
+                raised_today: false,
             },
             suppressed: 0,
             history: UseHistory::new(),
@@ -288,11 +291,12 @@ impl WaterDetector {
             (&self.rules.no_use, &self.no_use),
             (&self.rules.no_use_severe, &self.severe),
         ] {
-            if rule.enabled && !state.raised {
+            if rule.enabled && !state.raised && !(rule.only_as_backstop && self.any_no_use_open()) {
                 consider(self.effective_no_use_deadline(rule, state));
             }
         }
-        if self.silence_start.is_some() && !self.silence_alerted {
+        let adaptive = self.rules.unusual_silence.enabled || self.rules.morning_check.enabled;
+        if adaptive && self.silence_start.is_some() && !self.silence_alerted {
             consider(next_slot_boundary(
                 self.evaluated_until.max(self.known_until - 1),
             ));
@@ -307,9 +311,6 @@ impl WaterDetector {
 
     fn no_use_deadline_for(&self, rule: &NoUseWindow, state: &NoUseState) -> i64 {
         let mut earliest = self.run_start.unwrap_or(i64::MAX);
-        if let Some(away) = self.away_until {
-            earliest = earliest.max(away);
-        }
         if let Some(rearm) = state.rearm_after {
             earliest = earliest.max(rearm);
         }
@@ -408,7 +409,8 @@ impl WaterDetector {
             }
             let keep_after =
                 minute - i64::from(rules.no_use_severe.hours.max(rules.no_use.hours)) * 60;
-            self.uses.push(minute, volume, keep_after);
+            let needed = to_centilitres(rules.no_use.litres.max(rules.no_use_severe.litres));
+            self.uses.push(minute, volume, keep_after, needed);
         } else {
             self.end_flow_run(minute);
         }
@@ -465,7 +467,7 @@ impl WaterDetector {
         self.silence_alerted = false;
         for (kind, raised) in [
             (AlertKind::WaterUnusualSilence, &mut self.unusual_raised),
-            (AlertKind::WaterMorningCheck, &mut self.morning.raised),
+            (AlertKind::WaterMorningCheck, &mut self.morning_raised),
         ] {
             if *raised {
                 *raised = false;
@@ -531,6 +533,9 @@ impl WaterDetector {
             if !rule.enabled || state.raised {
                 continue;
             }
+            if rule.only_as_backstop && self.any_no_use_open() {
+                continue;
+            }
             let raw = self.no_use_deadline_for(rule, &state);
             if let Some(away) = self.away_until {
                 if raw <= until && raw < away {
@@ -542,6 +547,10 @@ impl WaterDetector {
                 self.fixed_state_mut(window).raised = true;
             }
         }
+    }
+
+    fn any_no_use_open(&self) -> bool {
+        self.no_use.raised || self.severe.raised || self.unusual_raised || self.morning_raised
     }
 
     fn fixed_state(&self, window: FixedWindow) -> &NoUseState {
@@ -596,7 +605,10 @@ impl WaterDetector {
         if self.try_raise_no_use(rule.kind(), severity, at) {
             self.silence_alerted = true;
             match rule {
-                AdaptiveRule::MorningCheck => self.morning.raised = true,
+                AdaptiveRule::MorningCheck => {
+                    self.morning_raised = true;
+                    self.morning.raised_today = true;
+                }
                 AdaptiveRule::UnusualSilence => self.unusual_raised = true,
             }
         }
@@ -628,7 +640,7 @@ impl WaterDetector {
                 day: now_slot.day,
                 due_slot: morning_due_slot(&self.history, now_slot.day, &morning)
                     .map_or(u8::MAX, |s| s as u8),
-                raised: false,
+                raised_today: false,
             };
         }
         let day_start = LocalSlot {
@@ -636,7 +648,7 @@ impl WaterDetector {
             slot: morning.day_starts_at_hour * 60 / SLOT_MINUTES as u32,
         };
         (self.morning.due_slot != u8::MAX
-            && !self.morning.raised
+            && !self.morning.raised_today
             && now_slot.slot >= u32::from(self.morning.due_slot)
             && first <= day_start)
             .then_some(AdaptiveRule::MorningCheck)

@@ -60,32 +60,19 @@ pub struct SeriesReport {
 /// The configurations compared in `docs/detection.md`.
 pub fn compared_rule_sets() -> Vec<(String, WaterRules)> {
     vec![
-        ("vigil default".into(), {
-            let mut r = WaterRules::default();
-            let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
-            if let Some(v) = env("TUNE_SHARE") {
-                r.unusual_silence.max_dry_share = v;
-            }
-            if let Some(v) = env("TUNE_MINSIL") {
-                r.unusual_silence.min_silence_minutes = v as u32;
-            }
-            if let Some(v) = env("TUNE_ABS") {
-                r.unusual_silence.absence_hours = v as u32;
-            }
-            if let Some(v) = env("TUNE_SEVERE") {
-                r.no_use_severe.hours = v as u32;
-            }
-            if let Some(v) = env("TUNE_MORNING") {
-                r.morning_check.enabled = v > 0.0;
-            }
-            if let Some(v) = env("TUNE_SLOTUSE") {
-                r.slot_use_litres = v;
-            }
-            r
-        }),
+        ("vigil default".into(), WaterRules::default()),
         ("fixed < 10 L in 12 h".into(), WaterRules::fixed_only(12)),
         ("fixed < 10 L in 24 h".into(), WaterRules::fixed_only(24)),
+        ("default, max_dry_share 0.10".into(), with_dry_share(0.10)),
+        ("default, max_dry_share 0.15".into(), with_dry_share(0.15)),
     ]
+}
+
+/// The default rules with a more eager unusual-silence rule: the trade-off rows of the report.
+fn with_dry_share(share: f64) -> WaterRules {
+    let mut rules = WaterRules::default();
+    rules.unusual_silence.max_dry_share = share;
+    rules
 }
 
 /// Deterministic pseudo-random numbers (SplitMix64) so every run cuts at the same minutes.
@@ -151,13 +138,13 @@ pub fn evaluate(
 ) -> RuleSetResult {
     let mut detector = WaterDetector::new(Arc::new(rules), series.timezone);
     let mut raised_by_kind: Vec<(AlertKind, usize)> = Vec::new();
-    let mut open_no_use = 0usize;
+    let mut open_no_use: Vec<AlertKind> = Vec::new();
     let mut delays = Vec::with_capacity(emergencies.len());
     let mut next_emergency = emergencies.iter().peekable();
     for (index, &(t, litres)) in series.minutes.iter().enumerate() {
         while next_emergency.peek() == Some(&&index) {
             next_emergency.next();
-            delays.push(if open_no_use > 0 {
+            delays.push(if !open_no_use.is_empty() {
                 Some(0.0)
             } else {
                 emergency_delay(detector.clone(), t)
@@ -174,14 +161,12 @@ pub fn evaluate(
                         Some((_, n)) => *n += 1,
                         None => raised_by_kind.push((kind, 1)),
                     }
-                    if is_no_use_family(kind) {
-                        open_no_use += 1;
+                    if is_no_use_family(kind) && !open_no_use.contains(&kind) {
+                        open_no_use.push(kind);
                     }
                 }
                 WaterAction::Clear { kind, .. } => {
-                    if is_no_use_family(kind) {
-                        open_no_use = open_no_use.saturating_sub(1);
-                    }
+                    open_no_use.retain(|k| *k != kind);
                 }
                 WaterAction::Suppressed { .. } => {}
             }

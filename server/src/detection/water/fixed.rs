@@ -11,9 +11,11 @@ pub fn to_centilitres(litres: f64) -> Centilitres {
 /// Recent minutes with use, newest last, enough to find when a trailing window will hold less than
 /// a threshold.
 ///
-/// Design: a fixed array of `RECENT_USES` (minute, volume) entries. When it is full the two oldest
-/// entries are merged and stamped with the newer minute, which can only make a no-use alert later
-/// (never earlier) and only when more than `RECENT_USES` separate small uses fall in one window.
+/// Design: a fixed array of `RECENT_USES` (minute, volume) entries. Only the newest uses that
+/// together reach the largest threshold matter (older ones can never decide a deadline again), so
+/// older entries are dropped. Only when more than `RECENT_USES` separate uses are still below the
+/// threshold are the two closest in time merged, stamped with the later minute: that can only make
+/// a no-use alert later (by at most their distance), never earlier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecentUses {
     len: u8,
@@ -21,7 +23,7 @@ pub struct RecentUses {
     volumes: [Centilitres; RECENT_USES],
 }
 
-pub const RECENT_USES: usize = 12;
+pub const RECENT_USES: usize = 8;
 
 impl Default for RecentUses {
     fn default() -> Self {
@@ -34,12 +36,20 @@ impl Default for RecentUses {
 }
 
 impl RecentUses {
-    pub fn push(&mut self, minute: i64, volume: Centilitres, keep_after: i64) {
+    pub fn push(&mut self, minute: i64, volume: Centilitres, keep_after: i64, needed: Centilitres) {
         self.drop_before(keep_after);
+        if let Some(oldest_needed) = self.latest_reaching(needed) {
+            self.drop_before(oldest_needed);
+        }
         if usize::from(self.len) == RECENT_USES {
-            self.volumes[1] = self.volumes[1].saturating_add(self.volumes[0]);
-            self.minutes.copy_within(1.., 0);
-            self.volumes.copy_within(1.., 0);
+            // Merge the two uses closest in time into the later one: the error is at most their
+            // distance, and a no-use alert can only come later for it.
+            let closest = (1..RECENT_USES)
+                .min_by_key(|&i| self.minutes[i] - self.minutes[i - 1])
+                .unwrap_or(1);
+            self.volumes[closest] = self.volumes[closest].saturating_add(self.volumes[closest - 1]);
+            self.minutes.copy_within(closest.., closest - 1);
+            self.volumes.copy_within(closest.., closest - 1);
             self.len -= 1;
         }
         let i = usize::from(self.len);
