@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use vigil_server::detection::water::{
-    eval, parse_timezone, recordings, WaterAction, WaterDetector, WaterRules,
+    eval, parse_timezone, recordings, synthetic, WaterAction, WaterDetector, WaterRules,
 };
 
 /// Reads `epoch_seconds,litres` lines on stdin and prints `epoch_seconds,rule,raised|cleared,severity`.
@@ -141,6 +141,11 @@ pub fn evaluate(data: Option<PathBuf>, export: Option<PathBuf>) -> ExitCode {
             }
         }
     }
+    let resident = synthetic::resident_at_home(180, 1, chrono_tz::Europe::Rome);
+    println!(
+        "{}",
+        eval::render(&eval::evaluate_series(&resident, EVAL_SEED))
+    );
     status
 }
 

@@ -23,6 +23,9 @@ pub struct UnusualSilence {
     pub enabled: bool,
     /// Silences shorter than this are never judged (a nap, an errand).
     pub min_silence_minutes: u32,
+    /// A past day's silence counts as alike if it started within this many minutes of the same
+    /// clock time (daily routines drift by about an hour).
+    pub time_tolerance_minutes: u32,
     /// The rule stays silent until this many past days could be compared with the current silence.
     pub min_history_days: u32,
     /// Raise when the smoothed share of comparable past days that were dry over the same clock
@@ -99,6 +102,7 @@ impl Default for WaterRules {
             unusual_silence: UnusualSilence {
                 enabled: true,
                 min_silence_minutes: 120,
+                time_tolerance_minutes: 60,
                 min_history_days: 14,
                 max_dry_share: 0.06,
                 absence_hours: 20,

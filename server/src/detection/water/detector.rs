@@ -583,7 +583,8 @@ impl WaterDetector {
         };
         // Judge at the last slot boundary reached: whole slots only, like the history.
         let at = until.div_euclid(SLOT_MINUTES) * SLOT_MINUTES;
-        if self.silence_alerted {
+        // Judged once per slot boundary: an earlier evaluation already reached this one.
+        if self.silence_alerted || self.evaluated_until >= at {
             return;
         }
         let away = self.away_until.unwrap_or(i64::MIN);
@@ -626,7 +627,13 @@ impl WaterDetector {
         if rule.enabled
             && length >= i64::from(rule.min_silence_minutes)
             && length < i64::from(rule.absence_hours) * 60
-            && PastSilences::over(&self.history, first, last).is_unusual(rule)
+            && PastSilences::over(
+                &self.history,
+                first,
+                last,
+                i64::from(rule.time_tolerance_minutes) / SLOT_MINUTES,
+            )
+            .is_unusual(rule)
         {
             return Some(AdaptiveRule::UnusualSilence);
         }

@@ -59,6 +59,10 @@ impl LocalSlot {
         }
     }
 
+    pub fn shifted_slots(self, slots: i64) -> Self {
+        Self::from_ordinal(self.ordinal() + slots)
+    }
+
     pub fn shifted_days(self, days: i32) -> Self {
         Self {
             day: self.day + days,

@@ -24,6 +24,7 @@ mod rhythm;
 
 pub mod eval;
 pub mod recordings;
+pub mod synthetic;
 
 pub use config::{MorningCheck, NoUseWindow, UnusualSilence, WaterRules};
 pub use detector::{InputStats, WaterAction, WaterDetector, WaterInputError};

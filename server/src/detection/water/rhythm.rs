@@ -2,9 +2,9 @@
 //! last 28 days.
 //!
 //! Unusual silence: the current silence began at local time `s` and it is now `t`. On each of the
-//! last 28 days the history says whether the same clock interval `s..t` was dry, used, or not
-//! comparable (data missing, an absence that was forgotten, or an interval that would overlap the
-//! current silence). With `dry` of `comparable` days dry, the smoothed share
+//! last 28 days the history says whether a silence as long as `s..t` started within the time
+//! tolerance (±1 h) of `s`, whether the day had use then, or whether it is not comparable (data
+//! missing, an absence that was forgotten, or an interval that would overlap the current silence). With `dry` of `comparable` days dry, the smoothed share
 //! `(dry + 1) / (comparable + 2)` estimates how often this household is silent over that
 //! interval; when it falls below `max_dry_share` the silence is unusual. A household that is
 //! always out on weekday afternoons has many dry afternoons and is left alone; one that always
@@ -23,22 +23,41 @@ pub struct PastSilences {
 }
 
 impl PastSilences {
-    /// Counts past days whose slots `first..=last` (shifted back one day at a time) were dry.
-    pub fn over(history: &UseHistory, first: LocalSlot, last: LocalSlot) -> Self {
+    /// Counts past days that had a silence as long as `first..=last` starting within
+    /// `tolerance_slots` of the same clock time (people do not keep to the minute).
+    pub fn over(
+        history: &UseHistory,
+        first: LocalSlot,
+        last: LocalSlot,
+        tolerance_slots: i64,
+    ) -> Self {
         let mut counts = Self::default();
         for days_back in 1..=HISTORY_DAYS {
+            let past_first = first.shifted_days(-days_back);
             let past_last = last.shifted_days(-days_back);
-            if past_last >= first {
+            if past_last.shifted_slots(tolerance_slots) >= first {
                 // The past interval would overlap the current silence itself.
                 continue;
             }
-            match history.stretch(first.shifted_days(-days_back), past_last) {
-                PastStretch::Unknown => {}
-                PastStretch::Dry => {
-                    counts.comparable += 1;
-                    counts.dry += 1;
+            let mut comparable = false;
+            let mut dry = false;
+            for shift in (0..=tolerance_slots).flat_map(|k| [k, -k]) {
+                match history.stretch(
+                    past_first.shifted_slots(shift),
+                    past_last.shifted_slots(shift),
+                ) {
+                    PastStretch::Unknown => {}
+                    PastStretch::Dry => {
+                        comparable = true;
+                        dry = true;
+                        break;
+                    }
+                    PastStretch::Used => comparable |= shift == 0,
                 }
-                PastStretch::Used => counts.comparable += 1,
+            }
+            if comparable || dry {
+                counts.comparable += 1;
+                counts.dry += u32::from(dry);
             }
         }
         counts
