@@ -12,7 +12,8 @@ use super::fixed::{
     NoUseState, RecentUses,
 };
 use super::history::{next_slot_boundary, LocalSlot, UseHistory, SLOT_MINUTES};
-use super::rhythm::{morning_due_slot, PastSilences};
+
+mod adaptive;
 use crate::alerts::{AlertKind, Severity};
 
 /// The most water one household meter can pass in a minute; more is a corrupt reading.
@@ -94,29 +95,14 @@ enum FixedWindow {
     Severe,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AdaptiveRule {
-    UnusualSilence,
-    MorningCheck,
-}
-
-impl AdaptiveRule {
-    fn kind(self) -> AlertKind {
-        match self {
-            Self::UnusualSilence => AlertKind::WaterUnusualSilence,
-            Self::MorningCheck => AlertKind::WaterMorningCheck,
-        }
-    }
-}
-
 /// The morning check's state for the current local day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct MorningState {
-    day: i32,
+pub(super) struct MorningState {
+    pub(super) day: i32,
     /// `u8::MAX` when the check does not speak today (too little history, disabled).
-    due_slot: u8,
+    pub(super) due_slot: u8,
     /// The check already raised today (one morning alert a day at most).
-    raised_today: bool,
+    pub(super) raised_today: bool,
 }
 
 /// One household's water detector. About 1 KiB of state; see `memory_per_household` in the tests.
@@ -577,91 +563,7 @@ impl WaterDetector {
         }
     }
 
-    fn evaluate_adaptive(&mut self, until: i64) {
-        let Some(start) = self.silence_start else {
-            return;
-        };
-        // Judge at the last slot boundary reached: whole slots only, like the history.
-        let at = until.div_euclid(SLOT_MINUTES) * SLOT_MINUTES;
-        // Judged once per slot boundary: an earlier evaluation already reached this one.
-        if self.silence_alerted || self.evaluated_until >= at {
-            return;
-        }
-        let away = self.away_until.unwrap_or(i64::MIN);
-        if at < away {
-            // Only to record that a rule was held back; the clock restarts when the away ends.
-            if let Some(rule) = self.adaptive_verdict(start, at) {
-                self.note_suppressed(rule.kind(), at, away);
-            }
-            return;
-        }
-        let start = start.max(next_slot_boundary(away.max(i64::MIN + 1) - 1));
-        let Some(rule) = self.adaptive_verdict(start, at) else {
-            return;
-        };
-        let severity = match rule {
-            AdaptiveRule::MorningCheck => self.rules.morning_check.severity,
-            AdaptiveRule::UnusualSilence => self.rules.unusual_silence.severity,
-        };
-        if self.try_raise_no_use(rule.kind(), severity, at) {
-            self.silence_alerted = true;
-            match rule {
-                AdaptiveRule::MorningCheck => {
-                    self.morning_raised = true;
-                    self.morning.raised_today = true;
-                }
-                AdaptiveRule::UnusualSilence => self.unusual_raised = true,
-            }
-        }
-    }
-
-    /// Which adaptive rule (if any) the silence from `start` judged at `at` calls for.
-    fn adaptive_verdict(&mut self, start: i64, at: i64) -> Option<AdaptiveRule> {
-        if at <= start {
-            return None;
-        }
-        let first = LocalSlot::of_minute(self.tz, start);
-        let last = LocalSlot::of_minute(self.tz, at - 1);
-        let rule = &self.rules.unusual_silence;
-        let length = at - start;
-        if rule.enabled
-            && length >= i64::from(rule.min_silence_minutes)
-            && length < i64::from(rule.absence_hours) * 60
-            && PastSilences::over(
-                &self.history,
-                first,
-                last,
-                i64::from(rule.time_tolerance_minutes) / SLOT_MINUTES,
-            )
-            .is_unusual(rule)
-        {
-            return Some(AdaptiveRule::UnusualSilence);
-        }
-        let morning = self.rules.morning_check;
-        if !morning.enabled {
-            return None;
-        }
-        let now_slot = LocalSlot::of_minute(self.tz, at);
-        if now_slot.day != self.morning.day {
-            self.morning = MorningState {
-                day: now_slot.day,
-                due_slot: morning_due_slot(&self.history, now_slot.day, &morning)
-                    .map_or(u8::MAX, |s| s as u8),
-                raised_today: false,
-            };
-        }
-        let day_start = LocalSlot {
-            day: now_slot.day,
-            slot: morning.day_starts_at_hour * 60 / SLOT_MINUTES as u32,
-        };
-        (self.morning.due_slot != u8::MAX
-            && !self.morning.raised_today
-            && now_slot.slot >= u32::from(self.morning.due_slot)
-            && first <= day_start)
-            .then_some(AdaptiveRule::MorningCheck)
-    }
-
-    fn note_suppressed(&mut self, kind: AlertKind, at: i64, away: i64) {
+    pub(super) fn note_suppressed(&mut self, kind: AlertKind, at: i64, away: i64) {
         if self.suppressed & family_bit(kind) == 0 {
             self.suppressed |= family_bit(kind);
             self.actions.push_back(WaterAction::Suppressed {
@@ -673,7 +575,12 @@ impl WaterDetector {
     }
 
     /// Raises a no-use-family alert, noting whether it was held back during the away period.
-    fn try_raise_no_use(&mut self, kind: AlertKind, severity: Severity, at: i64) -> bool {
+    pub(super) fn try_raise_no_use(
+        &mut self,
+        kind: AlertKind,
+        severity: Severity,
+        at: i64,
+    ) -> bool {
         if let Some(away) = self.away_until {
             if at < away {
                 self.note_suppressed(kind, at, away);
