@@ -470,3 +470,62 @@ fn detector_state_fits_in_one_kibibyte_per_household() {
     let size = std::mem::size_of::<WaterDetector>();
     assert!(size <= 1024, "WaterDetector is {size} bytes");
 }
+
+#[test]
+fn a_rebuilt_detector_continues_exactly_like_one_that_never_stopped() {
+    use vigil_server::detection::water::synthetic;
+    let mut series = synthetic::resident_at_home(30, 7, ROME).minutes;
+    // A silent emergency from day 25, 11:00 on: the adaptive rules (28 days of history) speak.
+    let emergency = local(ROME, 2024, 1, 26, 11, 0).timestamp();
+    for (t, litres) in series.iter_mut() {
+        if *t >= emergency {
+            *litres = 0.0;
+        }
+    }
+    let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).expect("in range");
+    let rules = Arc::new(WaterRules::default());
+    for restart in [
+        local(ROME, 2024, 1, 26, 9, 37),
+        local(ROME, 2024, 1, 26, 12, 0),
+    ] {
+        let split = series
+            .iter()
+            .position(|(t, _)| *t >= restart.timestamp())
+            .expect("restart inside the series");
+        let run = |detector: &mut WaterDetector, minutes: &[(i64, f64)]| {
+            let mut actions = Vec::new();
+            for &(t, litres) in minutes {
+                detector
+                    .handle_reading(at(t), litres, at(t + 60))
+                    .expect("valid");
+                while let Some(action) = detector.poll_action() {
+                    actions.push(action);
+                }
+            }
+            actions
+        };
+        let mut never_stopped = WaterDetector::new(Arc::clone(&rules), ROME);
+        let _ = run(&mut never_stopped, &series[..split]);
+        let expected = run(&mut never_stopped, &series[split..]);
+        let mut rebuilt = WaterDetector::rebuild(
+            Arc::clone(&rules),
+            ROME,
+            None,
+            series[..split].iter().map(|&(t, l)| (at(t), l)),
+            restart,
+        );
+        let got = run(&mut rebuilt, &series[split..]);
+        assert!(
+            expected.iter().any(|a| matches!(
+                a,
+                WaterAction::Raise {
+                    kind: AlertKind::WaterUnusualSilence,
+                    ..
+                }
+            )),
+            "the emergency is noticed: {expected:?}"
+        );
+        assert_eq!(got, expected, "restart at {restart}");
+        assert_eq!(rebuilt.history(), never_stopped.history());
+    }
+}
