@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod fall_check;
 mod sim_cmd;
 mod user_cmd;
+mod water_check;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,21 @@ enum Command {
     Bench,
     /// Manage login users (operators, managers, supervisors, admins).
     User(user_cmd::UserArgs),
+    /// Run the server's water detectors over one household's series (`epoch_seconds,litres` per minute on stdin).
+    WaterCheck {
+        /// The household's IANA timezone, e.g. Europe/Rome.
+        #[arg(long)]
+        timezone: String,
+    },
+    /// Evaluate the water rules on the real recordings (false alerts, detection delay).
+    WaterEval {
+        /// Data folder (default: env VIGIL_DATA_DIR, else ../shared/data).
+        #[arg(long)]
+        data: Option<std::path::PathBuf>,
+        /// Also write each household's series in the `water-check` input format to this folder.
+        #[arg(long)]
+        export: Option<std::path::PathBuf>,
+    },
 }
 
 fn not_built_yet(what: &str, issue: u32) -> ExitCode {
@@ -59,5 +75,7 @@ fn main() -> ExitCode {
         Command::FallCheck(args) => fall_check::run(args),
         Command::Bench => not_built_yet("bench", 4),
         Command::User(args) => user_cmd::main(args),
+        Command::WaterCheck { timezone } => water_check::check(&timezone),
+        Command::WaterEval { data, export } => water_check::evaluate(data, export),
     }
 }

@@ -4,6 +4,7 @@ pub mod action;
 pub mod call;
 pub mod fire;
 pub mod health;
+pub mod water;
 
 #[cfg(test)]
 mod testkit;
