@@ -127,7 +127,7 @@ async fn one_open_alert_per_subject_and_kind_is_enforced_by_the_database_atomica
         ),
         t(7),
     );
-    let (changes, _) = step_changes(&mut stray, &policy, &r, t(7));
+    let changes = step_changes(&mut stray, &policy, &r, t(7));
     let refused = store.apply(&changes).await;
     assert!(
         matches!(refused, Err(AlertStoreError::OpenAlertConflict(_))),
@@ -151,7 +151,8 @@ async fn one_open_alert_per_subject_and_kind_is_enforced_by_the_database_atomica
     )
     .unwrap();
     commit_step(&store, &mut book, &policy, &r, t(8)).await;
-    store.apply(&changes).await.unwrap();
+    let applied = store.apply(&changes).await.unwrap();
+    assert_eq!(applied.notify.len(), 1, "the new call pages tier 0");
     let open = store.book_snapshot().await.unwrap().open;
     assert_eq!(ids(&open), vec![100]);
 }
@@ -567,6 +568,50 @@ async fn webhook_attempts_are_logged_per_delivery_in_order<D: TestDb>(db: &D) {
     assert!(store.deliveries(DeliveryId(9)).await.unwrap().is_empty());
 }
 
+async fn an_escalation_starts_once_even_when_the_book_offers_it_again<D: TestDb>(db: &D) {
+    let store = db.instance().await;
+    let policy = EscalationPolicy::telecare_default();
+    let r = roster(&["home-1"]);
+    let mut book = AlertBook::new(AlertPolicy::default());
+    let silence = |severity, at| {
+        raise(
+            "home-1",
+            resident("mr-wang"),
+            AlertKind::WaterNoUse,
+            severity,
+            at,
+        )
+    };
+    // Below the policy's severity: shown on the console, nobody paged.
+    book.handle_detection(silence(Severity::Minor, t(0)), t(0));
+    assert!(commit_step(&store, &mut book, &policy, &r, t(0))
+        .await
+        .is_empty());
+    assert!(store.pending_escalations().await.unwrap().is_empty());
+    // More urgent: it now reaches the policy and tier 0 is paged.
+    book.handle_detection(silence(Severity::Major, t(10)), t(10));
+    assert_eq!(
+        commit_step(&store, &mut book, &policy, &r, t(10))
+            .await
+            .len(),
+        1
+    );
+    // More urgent again while escalating: offered again, but the running task stays.
+    book.handle_detection(silence(Severity::Critical, t(20)), t(20));
+    assert!(commit_step(&store, &mut book, &policy, &r, t(20))
+        .await
+        .is_empty());
+    let tasks = store.pending_escalations().await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].next_due(), Some((0, t(70))));
+    let trail = store.alert_detail(AlertId(1)).await.unwrap().unwrap().trail;
+    let tier0 = trail
+        .iter()
+        .filter(|r| r.change == AuditChange::Escalated { tier: 0 })
+        .count();
+    assert_eq!(tier0, 1, "{trail:#?}");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -606,4 +651,5 @@ conformance!(
     detail_holds_the_trail_in_order_and_kpis_come_from_the_stored_trail,
     the_audit_trail_refuses_updates_and_deletes,
     webhook_attempts_are_logged_per_delivery_in_order,
+    an_escalation_starts_once_even_when_the_book_offers_it_again,
 );

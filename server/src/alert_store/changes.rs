@@ -13,18 +13,37 @@ pub struct ChangeSet {
     /// before the new one that reopens its (subject, kind)).
     pub alerts: Vec<Alert>,
     pub audit: Vec<AuditRecord>,
-    /// Escalations started in this step; an alert already under escalation keeps its task
-    /// (starting twice is a no-op, as in the `Escalator`).
-    pub started: Vec<EscalationTask>,
+    /// Escalations started in this step. An alert already under escalation keeps its task,
+    /// and the duplicate start's audit records and notifications are dropped (starting twice
+    /// is a no-op, as in the `Escalator`).
+    pub started: Vec<StartedEscalation>,
     /// Escalations stopped (acknowledged or closed): their tasks leave the work queue.
     pub stopped: Vec<AlertId>,
+}
+
+/// A new escalation task with what starting it produced (its first tier's audit records and
+/// notifications), kept together so that a start that loses to an existing task writes and
+/// sends nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedEscalation {
+    pub task: EscalationTask,
+    pub audit: Vec<AuditRecord>,
+    pub notify: Vec<Notification>,
+}
+
+/// What a committed change set asks the driver to send.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Applied {
+    /// The notifications of the escalations this commit started.
+    pub notify: Vec<Notification>,
 }
 
 /// A book event that is not storage: the driver acts on it after the commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterCommit {
-    /// Start escalating this alert (build the task with `EscalationTask::start` and add it
-    /// with [`ChangeSet::start`]).
+    /// Start escalating this alert: build the task with `EscalationTask::start` and add it
+    /// with [`ChangeSet::start`] to this change set before committing it.
     StartEscalation(AlertId),
     Downlink(vigil_protocol::DownlinkFrame),
 }
@@ -69,8 +88,20 @@ impl ChangeSet {
         notify
     }
 
-    /// Adds a newly started escalation task to the work queue.
-    pub fn start(&mut self, task: EscalationTask) {
-        self.started.push(task);
+    /// Adds a newly started escalation task (from `EscalationTask::start`) to the work queue,
+    /// with the actions starting it produced.
+    pub fn start(&mut self, task: EscalationTask, actions: Vec<EscalationAction>) {
+        let mut started = StartedEscalation {
+            task,
+            audit: Vec::new(),
+            notify: Vec::new(),
+        };
+        for a in actions {
+            match a {
+                EscalationAction::Audit(r) => started.audit.push(r),
+                EscalationAction::Notify(n) => started.notify.push(n),
+            }
+        }
+        self.started.push(started);
     }
 }

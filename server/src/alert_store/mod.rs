@@ -32,7 +32,7 @@ pub mod sqlite;
 use std::future::Future;
 use std::time::Duration;
 
-pub use changes::{AfterCommit, ChangeSet};
+pub use changes::{AfterCommit, Applied, ChangeSet, StartedEscalation};
 pub use postgres::PgAlertStore;
 pub use query::{AlertFilter, AlertPage};
 pub use sqlite::SqliteAlertStore;
@@ -119,8 +119,9 @@ pub struct AlertDetail {
 /// databases refuse one with a trigger).
 pub trait AlertStore: Send + Sync {
     /// Commits one core step's output (alert upserts, audit records, escalation starts and
-    /// stops) in one transaction: all of it or none of it.
-    fn apply(&self, changes: &ChangeSet) -> impl Future<Output = Result<()>> + Send;
+    /// stops) in one transaction: all of it or none of it. Returns the notifications of the
+    /// escalations it actually started, to send after the commit.
+    fn apply(&self, changes: &ChangeSet) -> impl Future<Output = Result<Applied>> + Send;
 
     /// The open alerts and the next alert id, to rebuild the [`AlertBook`] after a restart.
     ///

@@ -10,7 +10,7 @@ use tokio_postgres::NoTls;
 use crate::alert_store::query::{ListingSql, SqlValue};
 use crate::alert_store::{
     change_name, from_json, from_ms, lease_until, ms, to_i64, to_json, usize_col, AlertDetail,
-    AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError, ChangeSet, ClaimToken,
+    AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError, Applied, ChangeSet, ClaimToken,
     ClaimedTask, Completion, Result, TaskRow, MIGRATION_TABLE,
 };
 use crate::alerts::audit::AuditRecord;
@@ -165,9 +165,9 @@ fn params(values: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 impl AlertStore for PgAlertStore {
-    async fn apply(&self, changes: &ChangeSet) -> Result<()> {
+    async fn apply(&self, changes: &ChangeSet) -> Result<Applied> {
         if changes.is_empty() {
-            return Ok(());
+            return Ok(Applied::default());
         }
         let mut conn = self.pool.get().await?;
         let tx = conn.transaction().await?;
@@ -203,13 +203,19 @@ impl AlertStore for PgAlertStore {
             }
         }
         insert_audit(&tx, &changes.audit).await?;
-        for t in &changes.started {
-            let r = TaskRow::of(t)?;
-            tx.execute(
-                START_TASK,
-                &[&r.alert_id, &r.site, &r.tier, &r.due_at, &r.task],
-            )
-            .await?;
+        let mut applied = Applied::default();
+        for started in &changes.started {
+            let r = TaskRow::of(&started.task)?;
+            let inserted = tx
+                .execute(
+                    START_TASK,
+                    &[&r.alert_id, &r.site, &r.tier, &r.due_at, &r.task],
+                )
+                .await?;
+            if inserted == 1 {
+                insert_audit(&tx, &started.audit).await?;
+                applied.notify.extend(started.notify.iter().cloned());
+            }
         }
         for id in &changes.stopped {
             let id = to_i64("alert id", id.0)?;
@@ -217,7 +223,7 @@ impl AlertStore for PgAlertStore {
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(applied)
     }
 
     async fn book_snapshot(&self) -> Result<BookSnapshot> {

@@ -11,7 +11,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 use crate::alert_store::query::{ListingSql, SqlValue};
 use crate::alert_store::{
     change_name, from_json, from_ms, lease_until, ms, to_i64, to_json, usize_col, AlertDetail,
-    AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError, ChangeSet, ClaimToken,
+    AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError, Applied, ChangeSet, ClaimToken,
     ClaimedTask, Completion, Result, TaskRow, MIGRATION_TABLE,
 };
 use crate::alerts::audit::AuditRecord;
@@ -145,9 +145,9 @@ fn value(v: &SqlValue) -> rusqlite::types::Value {
 }
 
 impl AlertStore for SqliteAlertStore {
-    async fn apply(&self, changes: &ChangeSet) -> Result<()> {
+    async fn apply(&self, changes: &ChangeSet) -> Result<Applied> {
         if changes.is_empty() {
-            return Ok(());
+            return Ok(Applied::default());
         }
         let changes = changes.clone();
         self.with_conn(move |conn| {
@@ -181,13 +181,18 @@ impl AlertStore for SqliteAlertStore {
                 }
             }
             insert_audit(&tx, &changes.audit)?;
-            for t in &changes.started {
-                let r = TaskRow::of(t)?;
-                tx.execute(
+            let mut applied = Applied::default();
+            for started in &changes.started {
+                let r = TaskRow::of(&started.task)?;
+                let inserted = tx.execute(
                     "INSERT INTO escalation_task (alert_id, site, tier, due_at, task)
                      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (alert_id) DO NOTHING",
                     params![r.alert_id, r.site, r.tier, r.due_at, r.task],
                 )?;
+                if inserted == 1 {
+                    insert_audit(&tx, &started.audit)?;
+                    applied.notify.extend(started.notify.iter().cloned());
+                }
             }
             for id in &changes.stopped {
                 tx.execute(
@@ -196,7 +201,7 @@ impl AlertStore for SqliteAlertStore {
                 )?;
             }
             tx.commit()?;
-            Ok(())
+            Ok(applied)
         })
         .await
     }

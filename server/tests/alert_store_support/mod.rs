@@ -200,15 +200,14 @@ pub fn roster(sites: &[&str]) -> Roster {
 }
 
 /// What the server's driver does after one core step: drain the book into a change set and
-/// start escalations for new alerts; returns it with the notifications to send after commit.
+/// start escalations for new alerts.
 pub fn step_changes(
     book: &mut AlertBook,
     policy: &EscalationPolicy,
     roster: &Roster,
     now: Timestamp,
-) -> (ChangeSet, Vec<Notification>) {
+) -> ChangeSet {
     let mut changes = ChangeSet::new();
-    let mut notify = Vec::new();
     while let Some(event) = book.poll_event() {
         match changes.record_book_event(event) {
             Some(AfterCommit::StartEscalation(id)) => {
@@ -218,17 +217,16 @@ pub fn step_changes(
                 };
                 if alert.state == AlertState::Open && policy.escalates(alert.severity) {
                     let (task, actions) = EscalationTask::start(alert, policy, roster, now);
-                    notify.extend(changes.record_escalation(actions));
-                    changes.start(task);
+                    changes.start(task, actions);
                 }
             }
             Some(AfterCommit::Downlink(_)) | None => {}
         }
     }
-    (changes, notify)
+    changes
 }
 
-/// [`step_changes`], committed.
+/// [`step_changes`], committed; returns the notifications to send.
 pub async fn commit_step<S: AlertStore>(
     store: &S,
     book: &mut AlertBook,
@@ -236,7 +234,6 @@ pub async fn commit_step<S: AlertStore>(
     roster: &Roster,
     now: Timestamp,
 ) -> Vec<Notification> {
-    let (changes, notify) = step_changes(book, policy, roster, now);
-    store.apply(&changes).await.expect("commit the step");
-    notify
+    let changes = step_changes(book, policy, roster, now);
+    store.apply(&changes).await.expect("commit the step").notify
 }
