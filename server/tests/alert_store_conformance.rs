@@ -612,6 +612,46 @@ async fn an_escalation_starts_once_even_when_the_book_offers_it_again<D: TestDb>
     assert_eq!(tier0, 1, "{trail:#?}");
 }
 
+async fn a_closed_alert_is_final_even_for_a_stale_writer<D: TestDb>(db: &D) {
+    let store = db.instance().await;
+    let (mut book, policy) = one_call(&store).await;
+    let r = roster(&["home-1"]);
+    // An API request loaded the alert, then another operator closed it.
+    let mut stale = book.get(AlertId(1)).unwrap().clone();
+    book.handle_operator(
+        AlertId(1),
+        &OperatorAction::Resolve {
+            disposition: Disposition::FalseAlarm,
+        },
+        Actor::User("op-1".into()),
+        None,
+        t(30),
+    )
+    .unwrap();
+    commit_step(&store, &mut book, &policy, &r, t(30)).await;
+    let rec = stale
+        .apply(
+            &OperatorAction::Acknowledge,
+            Actor::User("op-2".into()),
+            None,
+            t(31),
+        )
+        .unwrap();
+    let changes = ChangeSet {
+        alerts: vec![stale],
+        audit: vec![rec],
+        ..ChangeSet::default()
+    };
+    let refused = store.apply(&changes).await;
+    assert!(
+        matches!(refused, Err(AlertStoreError::AlertClosed(AlertId(1)))),
+        "{refused:?}"
+    );
+    let detail = store.alert_detail(AlertId(1)).await.unwrap().unwrap();
+    assert_eq!(detail.alert.state, AlertState::FalseAlarm);
+    assert_eq!(detail.trail.last().unwrap().to, AlertState::FalseAlarm);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -652,4 +692,5 @@ conformance!(
     the_audit_trail_refuses_updates_and_deletes,
     webhook_attempts_are_logged_per_delivery_in_order,
     an_escalation_starts_once_even_when_the_book_offers_it_again,
+    a_closed_alert_is_final_even_for_a_stale_writer,
 );

@@ -63,6 +63,8 @@ pub enum AlertStoreError {
     SqliteSetup(String),
     #[error("alert store migration: {0}")]
     Migration(#[from] refinery::Error),
+    #[error("alert {0} is closed in the store: a closed alert never changes again")]
+    AlertClosed(AlertId),
     #[error("another alert is already open for this (subject, kind): {0}")]
     OpenAlertConflict(String),
     #[error("stored {what} is not valid JSON of the expected shape: {source}")]

@@ -41,7 +41,9 @@ ON CONFLICT (id) DO UPDATE SET site = EXCLUDED.site, subject = EXCLUDED.subject,
     opened_at = EXCLUDED.opened_at, last_seen_at = EXCLUDED.last_seen_at,
     acknowledged_by = EXCLUDED.acknowledged_by, acknowledged_at = EXCLUDED.acknowledged_at,
     disposition = EXCLUDED.disposition, closed_at = EXCLUDED.closed_at,
-    closed_by = EXCLUDED.closed_by, details = EXCLUDED.details, body = EXCLUDED.body";
+    closed_by = EXCLUDED.closed_by, details = EXCLUDED.details, body = EXCLUDED.body
+-- A closed alert is final: a stale writer must not reopen or re-close it.
+WHERE alert_record.is_open";
 
 const INSERT_AUDIT: &str = "\
 INSERT INTO alert_audit (alert_id, site, kind, at, change, record)
@@ -175,31 +177,35 @@ impl AlertStore for PgAlertStore {
             let stmt = tx.prepare_cached(UPSERT_ALERT).await?;
             for a in &changes.alerts {
                 let r = AlertRow::of(a)?;
-                tx.execute(
-                    &stmt,
-                    &[
-                        &r.id,
-                        &r.site,
-                        &r.subject,
-                        &r.kind,
-                        &r.severity,
-                        &r.severity_rank,
-                        &r.state,
-                        &r.is_open,
-                        &r.repeat_count,
-                        &r.opened_at,
-                        &r.last_seen_at,
-                        &r.acknowledged_by,
-                        &r.acknowledged_at,
-                        &r.disposition,
-                        &r.closed_at,
-                        &r.closed_by,
-                        &r.details,
-                        &r.body,
-                    ],
-                )
-                .await
-                .map_err(open_conflict)?;
+                let written = tx
+                    .execute(
+                        &stmt,
+                        &[
+                            &r.id,
+                            &r.site,
+                            &r.subject,
+                            &r.kind,
+                            &r.severity,
+                            &r.severity_rank,
+                            &r.state,
+                            &r.is_open,
+                            &r.repeat_count,
+                            &r.opened_at,
+                            &r.last_seen_at,
+                            &r.acknowledged_by,
+                            &r.acknowledged_at,
+                            &r.disposition,
+                            &r.closed_at,
+                            &r.closed_by,
+                            &r.details,
+                            &r.body,
+                        ],
+                    )
+                    .await
+                    .map_err(open_conflict)?;
+                if written == 0 {
+                    return Err(AlertStoreError::AlertClosed(a.id));
+                }
             }
         }
         insert_audit(&tx, &changes.audit).await?;

@@ -41,7 +41,9 @@ ON CONFLICT (id) DO UPDATE SET site = excluded.site, subject = excluded.subject,
     opened_at = excluded.opened_at, last_seen_at = excluded.last_seen_at,
     acknowledged_by = excluded.acknowledged_by, acknowledged_at = excluded.acknowledged_at,
     disposition = excluded.disposition, closed_at = excluded.closed_at,
-    closed_by = excluded.closed_by, details = excluded.details, body = excluded.body";
+    closed_by = excluded.closed_by, details = excluded.details, body = excluded.body
+-- A closed alert is final: a stale writer must not reopen or re-close it.
+WHERE alert_record.is_open";
 
 /// Alerts, audit trail, escalation queue and delivery log in one SQLite file.
 #[derive(Clone)]
@@ -156,7 +158,7 @@ impl AlertStore for SqliteAlertStore {
                 let mut upsert = tx.prepare_cached(UPSERT_ALERT)?;
                 for a in &changes.alerts {
                     let r = AlertRow::of(a)?;
-                    upsert
+                    let written = upsert
                         .execute(params![
                             r.id,
                             r.site,
@@ -178,6 +180,9 @@ impl AlertStore for SqliteAlertStore {
                             r.body,
                         ])
                         .map_err(open_conflict)?;
+                    if written == 0 {
+                        return Err(AlertStoreError::AlertClosed(a.id));
+                    }
                 }
             }
             insert_audit(&tx, &changes.audit)?;
