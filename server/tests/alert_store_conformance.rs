@@ -301,9 +301,13 @@ async fn two_instances_claiming_together_share_every_task_exactly_once<D: TestDb
     }
     commit_step(&store, &mut book, &policy, &r, t(0)).await;
 
+    // Both instances are open before either claims, and they start together.
+    let (first, second) = (db.instance().await, db.instance().await);
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
     let claimer = |store: D::Store| {
-        let (policy, r) = (policy.clone(), r.clone());
+        let (policy, r, start) = (policy.clone(), r.clone(), start.clone());
         tokio::spawn(async move {
+            start.wait().await;
             let mut got = Vec::new();
             loop {
                 let claims = store.claim_due(t(60), 7, LEASE).await.unwrap();
@@ -322,9 +326,9 @@ async fn two_instances_claiming_together_share_every_task_exactly_once<D: TestDb
             }
         })
     };
-    let a = claimer(db.instance().await);
-    let b = claimer(db.instance().await);
+    let (a, b) = (claimer(first), claimer(second));
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    println!("instance a completed {}, instance b {}", a.len(), b.len());
     let all: Vec<AlertId> = a.iter().chain(&b).copied().collect();
     let distinct: BTreeSet<AlertId> = all.iter().copied().collect();
     assert_eq!(all.len(), ALERTS, "a: {}, b: {}", a.len(), b.len());
