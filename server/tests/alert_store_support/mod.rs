@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use vigil_server::alert_store::changes::AfterCommit;
 use vigil_server::alert_store::{AlertStore, ChangeSet, PgAlertStore, SqliteAlertStore};
 use vigil_server::alerts::book::AlertBook;
+use vigil_server::alerts::lifecycle::AlertPolicy;
 use vigil_server::alerts::lifecycle::AlertState;
 use vigil_server::alerts::{AlertKind, Severity, Subject, Timestamp};
 use vigil_server::detection::action::{AlertKey, DetectorAction};
@@ -236,4 +237,52 @@ pub async fn commit_step<S: AlertStore>(
 ) -> Vec<Notification> {
     let changes = step_changes(book, policy, roster, now);
     store.apply(&changes).await.expect("commit the step").notify
+}
+
+/// A book with one call (alert 1) under escalation at `t(0)`, committed.
+pub async fn one_call<S: AlertStore>(store: &S) -> (AlertBook, EscalationPolicy) {
+    let policy = EscalationPolicy::telecare_default();
+    let mut book = AlertBook::new(AlertPolicy::default());
+    book.handle_detection(
+        raise(
+            "home-1",
+            resident("mr-wang"),
+            AlertKind::Call,
+            Severity::Critical,
+            t(0),
+        ),
+        t(0),
+    );
+    let told = commit_step(store, &mut book, &policy, &roster(&["home-1"]), t(0)).await;
+    assert_eq!(told.len(), 1, "tier 0 is told at once");
+    (book, policy)
+}
+
+/// Runs each named `async fn name<D: TestDb>(db: &D)` against a fresh PostgreSQL schema
+/// (`postgres::name`) and a fresh SQLite file (`sqlite::name`).
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = PgDb::new().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = SqliteDb::new().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
 }
