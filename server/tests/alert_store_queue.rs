@@ -17,7 +17,7 @@ use vigil_server::alerts::book::AlertBook;
 use vigil_server::alerts::kpi::Period;
 use vigil_server::alerts::lifecycle::{AlertId, AlertPolicy, OperatorAction};
 use vigil_server::alerts::{AlertKind, Severity};
-use vigil_server::escalation::EscalationPolicy;
+use vigil_server::escalation::{EscalationAction, EscalationPolicy, Escalator};
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -262,6 +262,31 @@ async fn an_escalation_starts_once_even_when_the_book_offers_it_again<D: TestDb>
     assert_eq!(tier0, 1, "{trail:#?}");
 }
 
+async fn an_in_memory_escalator_resumes_from_the_stored_tasks<D: TestDb>(db: &D) {
+    let store = db.instance().await;
+    let (_, policy) = one_call(&store).await;
+    drop(store);
+    let restarted = db.instance().await;
+    let r = roster(&["home-1"]);
+    let mut escalator = Escalator::new();
+    escalator.set_policy(site("home-1"), policy);
+    for task in restarted.pending_escalations().await.unwrap() {
+        escalator.restore_task(task);
+    }
+    assert_eq!(escalator.next_deadline(), Some(t(60)));
+    // Back at t(500): the deadline that passed while down fires at once, and once.
+    escalator.handle_timeout(&r, t(500));
+    let told: Vec<_> = std::iter::from_fn(|| escalator.poll_action())
+        .filter_map(|a| match a {
+            EscalationAction::Notify(n) => Some((n.tier, n.responder.to_string())),
+            EscalationAction::Audit(_) => None,
+        })
+        .collect();
+    assert_eq!(told, vec![(1, "nurse-x".to_owned())]);
+    escalator.handle_timeout(&r, t(500));
+    assert_eq!(escalator.poll_action(), None);
+}
+
 conformance!(
     a_due_task_is_handed_out_once_and_completed_once,
     a_task_whose_claimer_died_is_handed_out_again_when_its_lease_ends,
@@ -269,4 +294,5 @@ conformance!(
     a_deadline_that_passed_while_down_fires_once_after_restart,
     two_instances_claiming_together_share_every_task_exactly_once,
     an_escalation_starts_once_even_when_the_book_offers_it_again,
+    an_in_memory_escalator_resumes_from_the_stored_tasks,
 );
