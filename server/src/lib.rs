@@ -1,5 +1,6 @@
 //! Vigil server: ingest, storage, registry, detection, alerts, escalation and the HTTP API.
 
+pub mod alert_store;
 pub mod alerts;
 pub mod auth;
 pub mod detection;
