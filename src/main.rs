@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod sim_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "vigil",
@@ -25,7 +27,8 @@ enum Command {
     /// Run an edge gateway.
     Gateway,
     /// Simulate homes and facilities, run scenarios, evaluate detection.
-    Sim,
+    #[command(subcommand)]
+    Sim(sim_cmd::SimCommand),
     /// Benchmarks that print figures.
     Bench,
 }
@@ -41,7 +44,10 @@ fn main() -> ExitCode {
         Command::Demo => not_built_yet("demo", 7),
         Command::Server => not_built_yet("server", 4),
         Command::Gateway => not_built_yet("gateway", 6),
-        Command::Sim => not_built_yet("sim", 7),
+        Command::Sim(command) => sim_cmd::run(command).unwrap_or_else(|e| {
+            eprintln!("vigil sim: {e:#}");
+            ExitCode::FAILURE
+        }),
         Command::Bench => not_built_yet("bench", 4),
     }
 }

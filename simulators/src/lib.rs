@@ -1,1 +1,9 @@
 //! Vigil simulators.
+//!
+//! # Layout
+//!
+//! - [`behaviour`]: residents' routines → fixture uses, the meter's per-minute series and an
+//!   activity timeline, calibrated against real single-occupant recordings.
+//! - [`calibration`]: the statistics that compare the model with those recordings.
+pub mod behaviour;
+pub mod calibration;
