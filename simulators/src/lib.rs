@@ -7,3 +7,9 @@
 //! - [`calibration`]: the statistics that compare the model with those recordings.
 pub mod behaviour;
 pub mod calibration;
+mod civil;
+pub mod expect;
+pub mod facility;
+pub mod incident;
+pub mod scenario;
+pub mod timeline;
