@@ -11,5 +11,6 @@ mod civil;
 pub mod expect;
 pub mod facility;
 pub mod incident;
+pub mod load;
 pub mod scenario;
 pub mod timeline;
