@@ -159,7 +159,7 @@ fn plan(file: &std::path::Path, all: bool) -> anyhow::Result<ExitCode> {
         println!("{:>9}  {line}", hms(s.at));
     }
     if !all {
-        println!("({shown} action(s) shown, {routine} routine board frame(s) not shown: --all lists them)");
+        println!("({shown} action(s) shown, {routine} routine board frame(s) hidden: see --all)");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -202,15 +202,15 @@ fn load(boards: usize, rate: f64, seconds: u64) -> anyhow::Result<ExitCode> {
         frames += 1;
     }
     let elapsed = began.elapsed().as_secs_f64().max(1e-9);
+    let mean = bytes as f64 / frames.max(1) as f64;
+    println!("{boards} boards, {rate} frames/s requested over {seconds} s of traffic:");
+    println!("  {frames} frames, {bytes} bytes (mean {mean:.0} B/frame)");
+    let achieved = frames as f64 / elapsed;
     println!(
-        "{boards} boards, {rate} frames/s requested over {seconds} s of traffic: {frames} frames, {bytes} bytes (mean {:.0} B/frame)",
-        bytes as f64 / frames.max(1) as f64
+        "  built and encoded in {elapsed:.3} s: {achieved:.0} frames/s ({:.1}x the requested rate)",
+        achieved / rate
     );
-    println!(
-        "built and encoded in {elapsed:.3} s: {:.0} frames/s ({:.1}x the requested rate); publishing to a broker comes with the gateway",
-        frames as f64 / elapsed,
-        frames as f64 / elapsed / rate
-    );
+    println!("  (encoding only: publishing to a broker comes with the gateway)");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -134,6 +134,10 @@ impl IncidentKind {
 /// How long a pendant waits for the wearer to cancel before it reports a fall.
 pub const FALL_CANCEL_WINDOW: Duration = Duration::from_secs(30);
 
+/// The fixed no-use rules' windows (DOMAIN.md: < 10 L in 12 h; severe: in 24 h).
+pub const NO_USE_WINDOW: Duration = Duration::from_secs(12 * 3600);
+pub const NO_USE_SEVERE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 /// The battery voltage below which a board reports itself low (the boards' threshold).
 pub const LOW_BATTERY_MV: u16 = 2_500;
 
@@ -160,11 +164,16 @@ impl Incident {
             IncidentKind::Call { resident, .. } => {
                 vec![alert("call", format!("resident:{resident}"), at)]
             }
-            IncidentKind::SilentEmergency { resident, .. } => vec![alert(
-                "water_unusual_silence",
-                format!("resident:{resident}"),
-                at,
-            )],
+            // The adaptive rule may see the silence at once; the fixed rules' conditions
+            // hold once their whole window is silent (defaults: 12 h and 24 h).
+            IncidentKind::SilentEmergency { resident, .. } => {
+                let subject = format!("resident:{resident}");
+                vec![
+                    alert("water_unusual_silence", subject.clone(), at),
+                    alert("water_no_use", subject.clone(), at + NO_USE_WINDOW),
+                    alert("water_no_use_severe", subject, at + NO_USE_SEVERE_WINDOW),
+                ]
+            }
             IncidentKind::TapLeftRunning { meter, .. } => vec![alert(
                 "water_continuous_flow",
                 format!("device:{meter}"),

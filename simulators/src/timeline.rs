@@ -17,7 +17,7 @@ use vigil_protocol::{
     Heartbeat, MeterReading, SensorKind, SignalClass, UplinkBody,
 };
 
-use crate::behaviour::{simulate_household, ResidentProfile, Weekday};
+use crate::behaviour::{simulate_household, Activity, HouseholdTrace, ResidentProfile, Weekday};
 use crate::facility::{background_report, fault_report, SMOKE_ALARM_VALUE};
 use crate::incident::{GroundTruth, IncidentKind, FALL_CANCEL_WINDOW, LOW_BATTERY_MV};
 use crate::scenario::{DeviceKind, ProfileChoice, Scenario, SiteKind, WallTime};
@@ -94,6 +94,14 @@ impl Default for Cadence {
 pub struct Timeline {
     queue: VecDeque<Scheduled>,
     truth: Vec<GroundTruth>,
+    activities: BTreeMap<String, ResidentActivity>,
+}
+
+/// A household resident's simulated days; the scenario starts `offset_s` into them.
+#[derive(Debug, Clone)]
+struct ResidentActivity {
+    offset_s: u32,
+    trace: HouseholdTrace,
 }
 
 const FIRMWARE: &str = "sim-1.0.0";
@@ -105,13 +113,18 @@ impl Timeline {
             scenario,
             cadence,
             out: Vec::new(),
+            activities: BTreeMap::new(),
             silent: BTreeMap::new(),
         };
         b.silences();
         b.meters(start);
         b.heartbeats_and_fire_reports();
         b.incidents();
-        let Builder { mut out, .. } = b;
+        let Builder {
+            mut out,
+            activities,
+            ..
+        } = b;
         out.retain(|s| s.at <= scenario.duration);
         // Stable: actions due together keep the order they were laid out in.
         out.sort_by_key(|s| s.at);
@@ -122,7 +135,16 @@ impl Timeline {
                 .iter()
                 .map(|i| i.ground_truth())
                 .collect(),
+            activities,
         }
+    }
+
+    /// What a household resident is doing at `at` (scenario time), incidents included: the
+    /// ground truth a pendant's accelerometer would feel.
+    pub fn activity_at(&self, resident: &str, at: Duration) -> Option<Activity> {
+        let r = self.activities.get(resident)?;
+        let t = u64::from(r.offset_s) + at.as_secs();
+        r.trace.activity_at(u32::try_from(t).ok()?)
     }
 
     /// The next action due at or before `now`.
@@ -153,6 +175,7 @@ struct Builder<'s> {
     scenario: &'s Scenario,
     cadence: Cadence,
     out: Vec<Scheduled>,
+    activities: BTreeMap<String, ResidentActivity>,
     /// Per device, `[from, until)` windows in which it sends nothing.
     silent: BTreeMap<DeviceId, Vec<(Duration, Duration)>>,
 }
@@ -256,7 +279,9 @@ impl Builder<'_> {
                     ProfileChoice::Calibrated => base,
                     ProfileChoice::Drawn => base.draw(&mut rng),
                 };
-                let trace = simulate_household(&profile, weekday, days, &mut rng);
+                let mut trace = simulate_household(&profile, weekday, days, &mut rng);
+                let offset_s = start.local_second_of_day() / 60 * 60;
+                self.resident_incidents(&resident.id, &mut trace, offset_s);
                 let mut own: Vec<u32> = trace
                     .water_per_minute()
                     .into_iter()
@@ -264,7 +289,8 @@ impl Builder<'_> {
                     .take(minutes)
                     .collect();
                 own.resize(minutes, 0);
-                self.resident_incidents(&resident.id, &mut own);
+                self.activities
+                    .insert(resident.id.clone(), ResidentActivity { offset_s, trace });
                 for (total, m) in series.iter_mut().zip(own) {
                     *total = total.saturating_add(m);
                 }
@@ -274,30 +300,27 @@ impl Builder<'_> {
         }
     }
 
-    /// Silences the resident's own water from a fall they lie still after, a silent
-    /// emergency, or while away.
-    fn resident_incidents(&self, resident: &str, own: &mut [u32]) {
+    /// Replaces the resident's routine from a fall they lie still after, a silent
+    /// emergency, or while away; `offset_s` is the scenario's start in trace seconds.
+    fn resident_incidents(&self, resident: &str, trace: &mut HouseholdTrace, offset_s: u32) {
+        let to_trace =
+            |d: Duration| offset_s.saturating_add(d.as_secs().min(u64::from(u32::MAX)) as u32);
         for i in &self.scenario.incidents {
-            let minute = (i.at.as_secs() / 60) as usize;
-            let range = match &i.kind {
+            let (until, activity) = match &i.kind {
                 IncidentKind::Fall {
                     resident: r,
                     cancel_after: None,
                     ..
-                }
-                | IncidentKind::SilentEmergency { resident: r, .. }
-                    if r == resident =>
-                {
-                    minute..own.len()
+                } if r == resident => (u32::MAX, Activity::Fallen),
+                IncidentKind::SilentEmergency { resident: r, .. } if r == resident => {
+                    (u32::MAX, Activity::Incapacitated)
                 }
                 IncidentKind::Away {
                     resident: r, until, ..
-                } if r == resident => minute..((until.as_secs() / 60) as usize).min(own.len()),
+                } if r == resident => (to_trace(*until), Activity::Away),
                 _ => continue,
             };
-            if let Some(slice) = own.get_mut(range) {
-                slice.fill(0);
-            }
+            trace.override_activity(to_trace(i.at), until, activity);
         }
     }
 

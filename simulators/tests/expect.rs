@@ -173,3 +173,98 @@ fn the_next_deadline_is_the_nearest_undecided_one() {
     assert_eq!(c.next_deadline(secs(3_645)), Some(secs(3_900)));
     assert_eq!(c.next_deadline(secs(7_200)), None);
 }
+
+mod examples {
+    use super::*;
+    use std::path::PathBuf;
+    use vigil_sim::timeline::{Cadence, Timeline};
+
+    fn each_example(mut f: impl FnMut(&str, &Scenario, &Timeline)) {
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"));
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for path in files
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        {
+            let s = Scenario::from_file(&path).unwrap();
+            let t = Timeline::build(&s, s.start.unwrap(), Cadence::default());
+            f(&path.display().to_string(), &s, &t);
+        }
+    }
+
+    /// A system that raises exactly the ground truth, with the severity each expectation
+    /// asks for, and escalates after a minute.
+    fn oracle(s: &Scenario, t: &Timeline) -> Vec<ObservedAlert> {
+        t.ground_truth()
+            .iter()
+            .flat_map(|g| g.alerts.iter())
+            .map(|a| {
+                let severity = s
+                    .expectations
+                    .iter()
+                    .find(|e| e.alert == a.kind && e.subject == a.subject)
+                    .and_then(|e| e.severity.clone())
+                    .unwrap_or_else(|| "major".into());
+                ObservedAlert {
+                    kind: a.kind.into(),
+                    subject: a.subject.clone(),
+                    severity,
+                    raised_at: a.from + secs(5),
+                    escalations: vec![a.from + secs(65)],
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_system_that_raises_exactly_the_ground_truth_passes_every_example() {
+        each_example(|file, s, t| {
+            let mut c = ExpectationChecker::new(s);
+            for a in oracle(s, t) {
+                c.handle_alert(a);
+            }
+            let report = c.finish(s.duration);
+            assert!(report.passed(), "{file}:\n{report}");
+        });
+    }
+
+    #[test]
+    fn a_system_that_raises_nothing_fails_every_expected_alert_of_every_example() {
+        each_example(|file, s, _| {
+            let report = ExpectationChecker::new(s).finish(s.duration);
+            let failed = report
+                .rows
+                .iter()
+                .filter(|r| r.verdict != Verdict::Pass)
+                .count();
+            assert_eq!(failed, s.expectations.len(), "{file}:\n{report}");
+        });
+    }
+
+    #[test]
+    fn a_system_that_alerts_on_everything_all_the_time_fails_every_forbidden_alert() {
+        each_example(|file, s, _| {
+            let mut c = ExpectationChecker::new(s);
+            for f in &s.forbidden {
+                c.handle_alert(ObservedAlert {
+                    kind: f.alert.clone(),
+                    subject: f.subject.clone().unwrap_or_else(|| "site:anywhere".into()),
+                    severity: "major".into(),
+                    raised_at: f.from,
+                    escalations: vec![],
+                });
+            }
+            let report = c.finish(s.duration);
+            let failed = report
+                .rows
+                .iter()
+                .filter(|r| r.verdict != Verdict::Pass)
+                .count();
+            assert!(failed >= s.forbidden.len(), "{file}:\n{report}");
+        });
+    }
+}

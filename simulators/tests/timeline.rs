@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use vigil_protocol::{ButtonKind, SignalClass, UplinkBody};
+use vigil_sim::behaviour::Activity;
 use vigil_sim::scenario::Scenario;
 use vigil_sim::timeline::{Action, Cadence, Scheduled, Timeline};
 
@@ -68,6 +69,18 @@ fn the_same_scenario_and_start_give_the_same_actions() {
 #[test]
 fn a_fall_is_reported_after_the_cancel_window_and_the_home_goes_quiet() {
     let (_, mut t) = load("household-fall.toml");
+    assert_eq!(
+        t.activity_at("res-0042", secs(150 * 60)),
+        Some(Activity::Fallen)
+    );
+    assert_eq!(
+        t.activity_at("res-0042", secs(4 * 3600)),
+        Some(Activity::Fallen)
+    );
+    assert_ne!(
+        t.activity_at("res-0042", secs(150 * 60 - 1)),
+        Some(Activity::Fallen)
+    );
     let actions = drain(&mut t);
     let falls: Vec<_> = actions
         .iter()
@@ -172,6 +185,14 @@ fn an_uplink_cut_brackets_a_call_made_during_it() {
 #[test]
 fn a_resident_marked_away_uses_no_water_until_back() {
     let (_, mut t) = load("resident-away.toml");
+    assert_eq!(
+        t.activity_at("res-0520", secs(30 * 3600)),
+        Some(Activity::Away)
+    );
+    assert_ne!(
+        t.activity_at("res-0520", secs(52 * 3600)),
+        Some(Activity::Away)
+    );
     let actions = drain(&mut t);
     let away: Vec<_> = actions
         .iter()

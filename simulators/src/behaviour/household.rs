@@ -66,6 +66,43 @@ impl HouseholdTrace {
         out
     }
 
+    /// From `from_s` until `until_s` the resident does `activity` instead of the routine
+    /// (a fall, a silent emergency, a stay away): no use starts in that window.
+    pub fn override_activity(&mut self, from_s: u32, until_s: u32, activity: Activity) {
+        let until_s = until_s.min(self.days * DAY_S);
+        if from_s >= until_s {
+            return;
+        }
+        self.uses
+            .retain(|u| u.start_s < from_s || u.start_s >= until_s);
+        let mut spans = Vec::with_capacity(self.activity.len() + 2);
+        for s in &self.activity {
+            if s.end_s <= from_s || s.start_s >= until_s {
+                spans.push(*s);
+                continue;
+            }
+            if s.start_s < from_s {
+                spans.push(ActivitySpan {
+                    end_s: from_s,
+                    ..*s
+                });
+            }
+            if s.end_s > until_s {
+                spans.push(ActivitySpan {
+                    start_s: until_s,
+                    ..*s
+                });
+            }
+        }
+        spans.push(ActivitySpan {
+            start_s: from_s,
+            end_s: until_s,
+            activity,
+        });
+        spans.sort_by_key(|s| s.start_s);
+        self.activity = spans;
+    }
+
     /// The activity at `t_s` (seconds since local midnight of day 0).
     pub fn activity_at(&self, t_s: u32) -> Option<Activity> {
         let i = self.activity.partition_point(|s| s.end_s <= t_s);

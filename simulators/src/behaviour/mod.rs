@@ -96,6 +96,25 @@ mod tests {
     }
 
     #[test]
+    fn an_override_replaces_the_routine_in_its_window_only() {
+        let mut t = trace(8, 3);
+        let (from, until) = (DAY_S + 9 * 3600, 2 * DAY_S + 9 * 3600);
+        let before = t.uses.iter().filter(|u| u.start_s < from).count();
+        let after = t.uses.iter().filter(|u| u.start_s >= until).count();
+        t.override_activity(from, until, Activity::Incapacitated);
+        assert_eq!(t.uses.len(), before + after);
+        assert_eq!(t.activity_at(from), Some(Activity::Incapacitated));
+        assert_eq!(t.activity_at(until - 1), Some(Activity::Incapacitated));
+        assert_ne!(t.activity_at(until), Some(Activity::Incapacitated));
+        let mut at = 0;
+        for span in &t.activity {
+            assert_eq!(span.start_s, at, "spans stay contiguous");
+            at = span.end_s;
+        }
+        assert_eq!(at, 3 * DAY_S);
+    }
+
+    #[test]
     fn spreading_a_use_over_minutes_keeps_its_volume() {
         let mut bins = vec![0u32; 4];
         spread(&mut bins, 50, 100, 1000);

@@ -7,6 +7,22 @@ use super::validate::Ctx;
 use super::{Device, DeviceKind, Resident, ScenarioError, Site};
 use crate::incident::{Incident, IncidentKind};
 
+const INCIDENT_KINDS: [&str; 13] = [
+    "fall",
+    "call",
+    "silent_emergency",
+    "tap_left_running",
+    "pipe_leak",
+    "smoke",
+    "sensor_fault",
+    "hydrant_pressure_drop",
+    "battery_dying",
+    "board_offline",
+    "gateway_offline",
+    "uplink_cut",
+    "away",
+];
+
 pub(super) fn incident(
     cx: &Ctx<'_>,
     r: &RawIncident,
@@ -124,68 +140,152 @@ pub(super) fn incident(
     let kind = match kind_name {
         "fall" => {
             let res = resident()?;
-            IncidentKind::Fall { resident: res.id.clone(), pendant: pendant(res)?, meter: meter_of(res), room: r.room.as_ref().map(|x| x.get_ref().clone()), cancel_after: cx.opt_duration(&r.cancel_after, "incident.cancel_after")? }
+            IncidentKind::Fall {
+                resident: res.id.clone(),
+                pendant: pendant(res)?,
+                meter: meter_of(res),
+                room: r.room.as_ref().map(|x| x.get_ref().clone()),
+                cancel_after: cx.opt_duration(&r.cancel_after, "incident.cancel_after")?,
+            }
         }
         "call" => {
             let res = resident()?;
-            IncidentKind::Call { resident: res.id.clone(), pendant: pendant(res)? }
+            IncidentKind::Call {
+                resident: res.id.clone(),
+                pendant: pendant(res)?,
+            }
         }
         "silent_emergency" => {
             let res = resident()?;
-            IncidentKind::SilentEmergency { resident: res.id.clone(), meter: meter_of(res) }
+            IncidentKind::SilentEmergency {
+                resident: res.id.clone(),
+                meter: meter_of(res),
+            }
         }
-        "tap_left_running" => IncidentKind::TapLeftRunning { meter: device(&["meter"])?.id.clone(), flow_ml_per_min: flow(6.0)?, duration: duration("duration")? },
-        "pipe_leak" => IncidentKind::PipeLeak { meter: device(&["meter"])?.id.clone(), flow_ml_per_min: flow(0.2)?, duration: cx.opt_duration(&r.duration, "incident.duration")? },
+        "tap_left_running" => IncidentKind::TapLeftRunning {
+            meter: device(&["meter"])?.id.clone(),
+            flow_ml_per_min: flow(6.0)?,
+            duration: duration("duration")?,
+        },
+        "pipe_leak" => IncidentKind::PipeLeak {
+            meter: device(&["meter"])?.id.clone(),
+            flow_ml_per_min: flow(0.2)?,
+            duration: cx.opt_duration(&r.duration, "incident.duration")?,
+        },
         "smoke" => {
             let s = site()?;
             let room_t = cx.required(&r.room, "room", &r.kind)?;
-            let zone = s.facility.zone_of_room(room_t.get_ref()).cloned().ok_or_else(|| cx.err(room_t, "incident.room", format!("no room {:?} in site {}", room_t.get_ref(), s.id)))?;
+            let zone = s
+                .facility
+                .zone_of_room(room_t.get_ref())
+                .cloned()
+                .ok_or_else(|| {
+                    cx.err(
+                        room_t,
+                        "incident.room",
+                        format!("no room {:?} in site {}", room_t.get_ref(), s.id),
+                    )
+                })?;
             let detectors: Vec<(&DeviceId, bool)> = devices
                 .iter()
                 .filter_map(|d| match &d.kind {
-                    DeviceKind::Fire { sensor: SensorKind::Smoke, room, zone: z } if d.site == s.id && *z == zone => Some((&d.id, room == room_t.get_ref())),
-                    DeviceKind::Fire { .. } | DeviceKind::Meter { .. } | DeviceKind::Pendant { .. } => None,
+                    DeviceKind::Fire {
+                        sensor: SensorKind::Smoke,
+                        room,
+                        zone: z,
+                    } if d.site == s.id && *z == zone => Some((&d.id, room == room_t.get_ref())),
+                    DeviceKind::Fire { .. }
+                    | DeviceKind::Meter { .. }
+                    | DeviceKind::Pendant { .. } => None,
                 })
                 .collect();
             let mut in_room = detectors.iter().filter(|d| d.1).map(|d| d.0.clone());
             let mut elsewhere = detectors.iter().filter(|d| !d.1).map(|d| d.0.clone());
-            let first = in_room.next().ok_or_else(|| cx.err(room_t, "incident.room", format!("no smoke detector in room {:?}", room_t.get_ref())))?;
+            let first = in_room.next().ok_or_else(|| {
+                cx.err(
+                    room_t,
+                    "incident.room",
+                    format!("no smoke detector in room {:?}", room_t.get_ref()),
+                )
+            })?;
             let second = match cx.opt_duration(&r.second_after, "incident.second_after")? {
                 Some(after) => {
-                    let other = in_room.next().or_else(|| elsewhere.next()).ok_or_else(|| cx.err(room_t, "incident.second_after", format!("no second smoke detector in zone {zone}")))?;
+                    let other = in_room.next().or_else(|| elsewhere.next()).ok_or_else(|| {
+                        cx.err(
+                            room_t,
+                            "incident.second_after",
+                            format!("no second smoke detector in zone {zone}"),
+                        )
+                    })?;
                     Some((other, after))
                 }
                 None => None,
             };
-            IncidentKind::Smoke { site: s.id.clone(), zone, room: room_t.get_ref().clone(), first, second }
+            IncidentKind::Smoke {
+                site: s.id.clone(),
+                zone,
+                room: room_t.get_ref().clone(),
+                first,
+                second,
+            }
         }
         "sensor_fault" => {
             let d = device(&["fire"])?;
-            let DeviceKind::Fire { zone, .. } = &d.kind else { return Err(cx.err(&r.kind, "incident.device", "not a fire device".into())) };
-            IncidentKind::SensorFault { device: d.id.clone(), zone: zone.clone() }
+            let DeviceKind::Fire { zone, .. } = &d.kind else {
+                return Err(cx.err(&r.kind, "incident.device", "not a fire device".into()));
+            };
+            IncidentKind::SensorFault {
+                device: d.id.clone(),
+                zone: zone.clone(),
+            }
         }
         "hydrant_pressure_drop" => {
             let (device, zone) = fire_device(SensorKind::HydrantPressure)?;
             let kpa = r.pressure_kpa.as_ref().map(|p| *p.get_ref()).unwrap_or(120);
             IncidentKind::HydrantPressureDrop { device, zone, kpa }
         }
-        "battery_dying" => IncidentKind::BatteryDying { device: device(&["meter", "pendant", "fire"])?.id.clone(), over: duration("duration")? },
-        "board_offline" => IncidentKind::BoardOffline { device: device(&["meter", "pendant", "fire"])?.id.clone(), duration: cx.opt_duration(&r.duration, "incident.duration")? },
+        "battery_dying" => IncidentKind::BatteryDying {
+            device: device(&["meter", "pendant", "fire"])?.id.clone(),
+            over: duration("duration")?,
+        },
+        "board_offline" => IncidentKind::BoardOffline {
+            device: device(&["meter", "pendant", "fire"])?.id.clone(),
+            duration: cx.opt_duration(&r.duration, "incident.duration")?,
+        },
         "gateway_offline" => {
             let s = site()?;
-            IncidentKind::GatewayOffline { site: s.id.clone(), gateway: s.gateway.clone(), duration: duration("duration")? }
+            IncidentKind::GatewayOffline {
+                site: s.id.clone(),
+                gateway: s.gateway.clone(),
+                duration: duration("duration")?,
+            }
         }
         "uplink_cut" => {
             let s = site()?;
-            IncidentKind::UplinkCut { site: s.id.clone(), gateway: s.gateway.clone(), duration: duration("duration")? }
+            IncidentKind::UplinkCut {
+                site: s.id.clone(),
+                gateway: s.gateway.clone(),
+                duration: duration("duration")?,
+            }
         }
         "away" => {
             let res = resident()?;
             let until = cx.duration(cx.required(&r.until, "until", &r.kind)?, "incident.until")?;
-            IncidentKind::Away { resident: res.id.clone(), meter: meter_of(res), until }
+            IncidentKind::Away {
+                resident: res.id.clone(),
+                meter: meter_of(res),
+                until,
+            }
         }
         other => {
-            return Err(cx.err(&r.kind, "incident.kind", format!("unknown incident kind {other:?}; expected one of fall, call, silent_emergency, tap_left_running, pipe_leak, smoke, sensor_fault, hydrant_pressure_drop, battery_dying, board_offline, gateway_offline, uplink_cut, away")))
+            return Err(cx.err(
+                &r.kind,
+                "incident.kind",
+                format!(
+                    "unknown incident kind {other:?}; expected one of {}",
+                    INCIDENT_KINDS.join(", ")
+                ),
+            ))
         }
     };
     if let IncidentKind::HydrantPressureDrop { device, .. } = &kind {

@@ -568,10 +568,16 @@ fn subject(
         Some(("gateway", id)) => sites.iter().any(|x| x.gateway.as_str() == id),
         Some(("site", id)) => sites.iter().any(|x| x.id.as_str() == id),
         Some(("zone", path)) => match path.split_once('/') {
-            Some((site, zone)) => sites.iter().any(|x| x.id.as_str() == site && x.facility.zones().any(|z| z.id.as_str() == zone)),
+            Some((site, zone)) => sites
+                .iter()
+                .filter(|x| x.id.as_str() == site)
+                .any(|x| x.facility.zones().any(|z| z.id.as_str() == zone)),
             None => false,
         },
-        _ => return Err(cx.err(t, field, format!("expected resident:ID, device:ID, zone:SITE/ZONE, gateway:ID or site:ID, found {s:?}"))),
+        _ => {
+            let expected = "resident:ID, device:ID, zone:SITE/ZONE, gateway:ID or site:ID";
+            return Err(cx.err(t, field, format!("expected {expected}, found {s:?}")));
+        }
     };
     if known {
         Ok(())
