@@ -228,3 +228,18 @@ fn a_start_without_an_offset_is_rejected() {
     ));
     assert_eq!(field, "start");
 }
+
+#[test]
+fn a_duration_over_a_year_is_rejected() {
+    let (line, field, message) =
+        invalid(&GOOD.replace("duration = \"2h\"", "duration = \"400days\""));
+    assert_eq!((line, field), (3, "duration"));
+    assert!(message.contains("longer than a year"), "{message}");
+}
+
+#[test]
+fn an_absurd_acceleration_is_rejected() {
+    let (_, field, _) =
+        invalid(&GOOD.replace("duration = \"2h\"", "duration = \"2h\"\nacceleration = 1e9"));
+    assert_eq!(field, "acceleration");
+}

@@ -15,6 +15,14 @@ use crate::civil::days_from_civil;
 use crate::facility::{Facility, Floor, Zone};
 use crate::incident::Incident;
 
+/// Longest duration a scenario may state: a simulated year is plenty, and every sum of a
+/// few such durations stays far from overflowing.
+const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+
+/// Playing slower than 1/1000 or faster than 100 000 × real time makes no sense.
+const MIN_ACCELERATION: f64 = 0.001;
+const MAX_ACCELERATION: f64 = 100_000.0;
+
 /// A full battery of the boards (2 × AA lithium ≈ 3.0 V).
 const FULL_BATTERY_MV: u16 = 3_000;
 
@@ -50,7 +58,7 @@ impl Ctx<'_> {
         t: &Text,
         field: &'static str,
     ) -> Result<Duration, ScenarioError> {
-        humantime::parse_duration(t.get_ref()).map_err(|e| {
+        let d = humantime::parse_duration(t.get_ref()).map_err(|e| {
             self.err(
                 t,
                 field,
@@ -59,7 +67,11 @@ impl Ctx<'_> {
                     t.get_ref()
                 ),
             )
-        })
+        })?;
+        if d > MAX_DURATION {
+            return Err(self.err(t, field, format!("{} is longer than a year", t.get_ref())));
+        }
+        Ok(d)
     }
 
     pub(super) fn opt_duration(
@@ -116,12 +128,14 @@ pub(super) fn validate(
     let duration = cx.duration(&raw.duration, "duration")?;
     let start = raw.start.as_ref().map(|s| wall_time(&cx, s)).transpose()?;
     let acceleration = match &raw.acceleration {
-        Some(a) if !(a.get_ref().is_finite() && *a.get_ref() > 0.0) => {
+        Some(a) if !(MIN_ACCELERATION..=MAX_ACCELERATION).contains(a.get_ref()) => {
+            let range = format!("{MIN_ACCELERATION} to {MAX_ACCELERATION}");
+            let found = a.get_ref();
             return Err(cx.err(
                 a,
                 "acceleration",
-                format!("expected a positive number, found {}", a.get_ref()),
-            ))
+                format!("expected {range}, found {found}"),
+            ));
         }
         Some(a) => *a.get_ref(),
         None => 1.0,
