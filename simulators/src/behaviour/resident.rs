@@ -85,10 +85,14 @@ impl ResidentProfile {
         }
     }
 
-    /// A different resident: every habit varied around `self` (wake times ± 1 h, rates
-    /// ± 40 %, probabilities ± 30 %), reproducibly from `rng`.
+    /// A different resident: every habit varied around `self` (the daily rhythm shifted by a
+    /// normal σ = 45 min clamped to ± 2 h, rates ± 40 %, probabilities ± 30 %),
+    /// reproducibly from `rng`.
     pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> Self {
-        let shift = Normal::new(0.0, 45.0).map(|d| d.sample(rng)).unwrap_or(0.0);
+        let shift = Normal::new(0.0_f64, 45.0)
+            .map(|d| d.sample(rng))
+            .unwrap_or(0.0)
+            .clamp(-120.0, 120.0);
         let mut rate = |x: f64| x * rng.random_range(0.6..1.4);
         let washbasin_per_h = rate(self.washbasin_per_h);
         let kitchen_per_h = rate(self.kitchen_per_h);
@@ -155,6 +159,33 @@ impl Weekday {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drawn_residents_differ_but_stay_plausible() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let base = ResidentProfile::calibrated();
+        let people: Vec<_> = (0..200).map(|_| base.draw(&mut rng)).collect();
+        assert!(people.windows(2).all(|w| w[0] != w[1]));
+        for p in &people {
+            assert!(
+                (4.0 * 60.0..11.0 * 60.0).contains(&p.wake_weekday),
+                "{}",
+                p.wake_weekday
+            );
+            assert!(p.bed > p.wake_weekend + 12.0 * 60.0);
+            for prob in [
+                p.outing_prob,
+                p.day_out_prob,
+                p.away_prob,
+                p.lunch_prob,
+                p.dinner_prob,
+            ] {
+                assert!((0.0..=1.0).contains(&prob));
+            }
+            assert!(p.washbasin_per_h > 0.0 && p.washbasin_per_h < base.washbasin_per_h * 1.5);
+        }
+    }
 
     #[test]
     fn unix_day_zero_is_a_thursday_and_weekends_follow() {

@@ -8,7 +8,9 @@ mod real;
 mod report;
 mod stats;
 
-pub use real::{default_data_dir, load_weusedto, RealDataError};
+pub use real::{
+    default_data_dir, load_weusedto, load_weusedto_series, RealDataError, RecordedSeries,
+};
 pub use report::{compare, Comparison, ComparisonRow};
 pub use stats::{
     simulated_days, FixtureStats, Statistics, TimeBlock, UsageDay, UsageEvent, DRY_MINUTE_ML,

@@ -112,6 +112,77 @@ pub fn load_weusedto(data_dir: &Path) -> Result<Vec<UsageDay>, RealDataError> {
     Ok(days.into_values().collect())
 }
 
+/// The recordings as the household meter would have seen them, for replaying a real life
+/// through the detectors: millilitres per local (Europe/Rome) minute over the span all four
+/// fixture feeds share, `None` where any feed was silent for more than 15 minutes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedSeries {
+    /// The first minute, in minutes since 1970-01-01 00:00 on the local wall clock.
+    pub first_local_minute: i64,
+    pub minutes_ml: Vec<Option<u32>>,
+}
+
+impl RecordedSeries {
+    /// Minutes with data.
+    pub fn known_minutes(&self) -> usize {
+        self.minutes_ml.iter().filter(|m| m.is_some()).count()
+    }
+}
+
+/// Loads the WEUSEDTO fixture feeds and toilet flushes as one per-minute series.
+pub fn load_weusedto_series(data_dir: &Path) -> Result<RecordedSeries, RealDataError> {
+    let dir = data_dir.join("water").join("weusedto");
+    let mut feeds = Vec::new();
+    for (_, file) in FEEDS {
+        feeds.push(read_columns(
+            &dir.join(file),
+            2,
+            "epoch_seconds ml_per_second",
+        )?);
+    }
+    let toilet = read_columns(&dir.join("feed.Toilet.csv"), 3, "start flow end")?;
+    let first = feeds.iter().filter_map(|f| f.first()).map(|s| s.0).max();
+    let last = feeds.iter().filter_map(|f| f.last()).map(|s| s.0).min();
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(RecordedSeries {
+            first_local_minute: 0,
+            minutes_ml: Vec::new(),
+        });
+    };
+    let first_minute = local(first).div_euclid(60);
+    let len = (local(last).div_euclid(60) - first_minute + 1).max(0) as usize;
+    let mut minutes = vec![Some(0u32); len];
+    let index = |epoch_s: i64| usize::try_from(local(epoch_s).div_euclid(60) - first_minute).ok();
+    for feed in &feeds {
+        for w in feed.windows(2) {
+            if w[1].0 - w[0].0 > MAX_FEED_GAP_S {
+                let (a, b) = (index(w[0].0), index(w[1].0));
+                for m in minutes
+                    .iter_mut()
+                    .take(b.unwrap_or(0) + 1)
+                    .skip(a.unwrap_or(0))
+                {
+                    *m = None;
+                }
+            }
+        }
+        for &(t, ml) in feed.iter().filter(|s| s.1 > 0.0) {
+            if let Some(Some(m)) = index(t).and_then(|i| minutes.get_mut(i)) {
+                *m = m.saturating_add(ml.round() as u32);
+            }
+        }
+    }
+    for &(t, litres) in &toilet {
+        if let Some(Some(m)) = index(t).and_then(|i| minutes.get_mut(i)) {
+            *m = m.saturating_add((litres * 1000.0).round() as u32);
+        }
+    }
+    Ok(RecordedSeries {
+        first_local_minute: first_minute,
+        minutes_ml: minutes,
+    })
+}
+
 /// Rows of `columns` whitespace-separated numbers; a first line that is not numeric is a
 /// header. Returns (epoch seconds, second column).
 fn read_columns(
