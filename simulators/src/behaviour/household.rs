@@ -311,7 +311,7 @@ impl DaySim<'_> {
     /// Toilet, washbasin, maybe a shower and breakfast, in the first hour after waking.
     fn morning<R: Rng + ?Sized>(&mut self, base: u32, wake: u32, rng: &mut R) {
         let t = base + wake;
-        if rng.random_bool(0.8) {
+        if rng.random_bool(0.7) {
             self.one(t + rng.random_range(60..600), Fixture::Toilet, rng);
         }
         if rng.random_bool(0.9) {
@@ -332,7 +332,7 @@ impl DaySim<'_> {
             self.cluster(
                 t + rng.random_range(1200..3300),
                 Fixture::KitchenFaucet,
-                1..=3,
+                1..=2,
                 rng,
             );
         }
