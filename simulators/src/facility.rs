@@ -90,6 +90,94 @@ pub fn fault_report(kind: SensorKind, zone: &ZoneId) -> FireReport {
     }
 }
 
+/// Where a fire sensor sits in a generated facility.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SensorPlacement {
+    /// A name unique in the facility, usable as a device-id suffix (e.g. `smoke-203`).
+    pub name: String,
+    pub sensor: SensorKind,
+    pub room: String,
+    pub zone: ZoneId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    #[error("a care home needs 1 to 20 floors and 1 to 30 rooms a wing, found {floors} and {rooms_per_wing}")]
+    OutOfRange { floors: u32, rooms_per_wing: u32 },
+    #[error("generated zone id {0:?} is not a valid identifier")]
+    InvalidZone(String),
+}
+
+/// A typical care home for demos and load runs: each floor has an east and a west wing,
+/// each wing one fire zone with `rooms_per_wing` residents' rooms and a corridor. Every room
+/// and corridor has a smoke detector (so any zone can confirm a fire with a second
+/// detector), each floor a heat detector in its kitchenette (in the east zone) and a manual
+/// call point per zone; the ground floor's east zone holds the hydrant pressure sensor and
+/// the sprinkler valve. Rooms are numbered `<floor><nn>` (`203`), east wing first.
+pub fn care_home(
+    floors: u32,
+    rooms_per_wing: u32,
+) -> Result<(Facility, Vec<SensorPlacement>), LayoutError> {
+    if !(1..=20).contains(&floors) || !(1..=30).contains(&rooms_per_wing) {
+        return Err(LayoutError::OutOfRange {
+            floors,
+            rooms_per_wing,
+        });
+    }
+    let mut out_floors = Vec::new();
+    let mut sensors = Vec::new();
+    for level in 1..=floors {
+        let mut zones = Vec::new();
+        for (w, wing) in ["east", "west"].into_iter().enumerate() {
+            let zone_name = format!("f{level}-{wing}");
+            let zone = ZoneId::new(&zone_name).map_err(|_| LayoutError::InvalidZone(zone_name))?;
+            let first = w as u32 * rooms_per_wing + 1;
+            let mut rooms: Vec<String> = (first..first + rooms_per_wing)
+                .map(|n| format!("{level}{n:02}"))
+                .collect();
+            rooms.push(format!("corridor-{level}{}", &wing[..1]));
+            if w == 0 {
+                rooms.push(format!("kitchenette-{level}"));
+            }
+            let mut place = |name: String, sensor: SensorKind, room: &str| {
+                sensors.push(SensorPlacement {
+                    name,
+                    sensor,
+                    room: room.to_owned(),
+                    zone: zone.clone(),
+                })
+            };
+            for room in rooms.iter().filter(|r| !r.starts_with("kitchenette")) {
+                place(format!("smoke-{room}"), SensorKind::Smoke, room);
+            }
+            let corridor = format!("corridor-{level}{}", &wing[..1]);
+            place(
+                format!("mcp-{level}{}", &wing[..1]),
+                SensorKind::ManualCallPoint,
+                &corridor,
+            );
+            if w == 0 {
+                let kitchenette = format!("kitchenette-{level}");
+                place(format!("heat-{level}"), SensorKind::Heat, &kitchenette);
+                if level == 1 {
+                    place("hydrant-1".into(), SensorKind::HydrantPressure, &corridor);
+                    place(
+                        "sprinkler-valve-1".into(),
+                        SensorKind::SprinklerValve,
+                        &corridor,
+                    );
+                }
+            }
+            zones.push(Zone { id: zone, rooms });
+        }
+        out_floors.push(Floor {
+            level: level as i32,
+            zones,
+        });
+    }
+    Ok((Facility { floors: out_floors }, sensors))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +222,54 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn a_generated_care_home_can_confirm_a_fire_in_every_zone() {
+        let (facility, sensors) = care_home(3, 6).unwrap();
+        assert_eq!(facility.zones().count(), 6);
+        assert_eq!(
+            facility.zone_of_room("203").map(|z| z.as_str()),
+            Some("f2-east")
+        );
+        assert_eq!(
+            facility.zone_of_room("207").map(|z| z.as_str()),
+            Some("f2-west")
+        );
+        for zone in facility.zones() {
+            let smoke = sensors
+                .iter()
+                .filter(|s| s.zone == zone.id && s.sensor == SensorKind::Smoke)
+                .count();
+            assert!(smoke >= 2, "zone {} has {smoke} smoke detector(s)", zone.id);
+        }
+        for s in &sensors {
+            assert_eq!(facility.zone_of_room(&s.room), Some(&s.zone), "{}", s.name);
+            assert!(vigil_protocol::ids::is_valid_id(&format!(
+                "care-01-{}",
+                s.name
+            )));
+        }
+        let names: HashSet<_> = sensors.iter().map(|s| &s.name).collect();
+        assert_eq!(names.len(), sensors.len(), "sensor names are unique");
+        assert_eq!(
+            sensors
+                .iter()
+                .filter(|s| s.sensor == SensorKind::HydrantPressure)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_absurd_care_home_is_refused() {
+        assert!(care_home(0, 5).is_err());
+        assert!(care_home(3, 31).is_err());
     }
 }
