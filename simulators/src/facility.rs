@@ -102,7 +102,10 @@ pub struct SensorPlacement {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
-    #[error("a care home needs 1 to 20 floors and 1 to 30 rooms a wing, found {floors} and {rooms_per_wing}")]
+    #[error(
+        "a care home needs 1 to 20 floors and 1 to 30 rooms a wing, \
+         found {floors} and {rooms_per_wing}"
+    )]
     OutOfRange { floors: u32, rooms_per_wing: u32 },
     #[error("generated zone id {0:?} is not a valid identifier")]
     InvalidZone(String),

@@ -61,8 +61,8 @@ impl Comparison {
 
 /// The stated tolerances: event rates ±25 %, median volumes ±25 %, 90th-percentile volumes
 /// ±35 %, median durations ±40 %, time-of-day shares ±0.08, daily totals ±25 % (median),
-/// ±40 % (90th percentile) and ±8 L (10th percentile), longest daytime dry stretch ±1.5 h, share of days with a
-/// 3 h dry stretch ±0.10.
+/// ±40 % (90th percentile) and ±8 L (10th percentile), longest daytime dry stretch ±1.5 h,
+/// share of days with a 3 h dry stretch ±0.10.
 pub fn compare(real: &Statistics, sim: &Statistics) -> Comparison {
     let mut rows = Vec::new();
     let mut row = |statistic: String, r: f64, s: f64, tolerance| {
