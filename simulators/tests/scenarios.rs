@@ -243,3 +243,58 @@ fn an_absurd_acceleration_is_rejected() {
         invalid(&GOOD.replace("duration = \"2h\"", "duration = \"2h\"\nacceleration = 1e9"));
     assert_eq!(field, "acceleration");
 }
+
+const GENERATED_CARE_HOME: &str = r#"
+name = "generated"
+duration = "1h"
+
+[[site]]
+id = "care-02"
+kind = "facility"
+gateway = "gw-care-02"
+care_home = { floors = 3, rooms_per_wing = 6 }
+
+[[resident]]
+id = "res-203"
+site = "care-02"
+room = "203"
+
+[[incident]]
+id = "smoke"
+kind = "smoke"
+at = "5m"
+site = "care-02"
+room = "203"
+second_after = "1m"
+
+[[expect]]
+alert = "fire_confirmed"
+subject = "zone:care-02/f2-east"
+after = "smoke"
+within = "2m"
+"#;
+
+#[test]
+fn a_generated_care_home_brings_its_zones_and_sensors() {
+    let s = Scenario::parse(GENERATED_CARE_HOME, "gen.toml").unwrap();
+    assert_eq!(s.sites[0].facility.zones().count(), 6);
+    // 3 floors × 2 wings × (6 rooms + corridor) smoke, 6 call points, 3 heat, hydrant, valve.
+    assert_eq!(s.devices.len(), 3 * 2 * 7 + 6 + 3 + 2);
+    let truth = s.incidents[0].ground_truth();
+    assert_eq!(truth.alerts[1].subject, "zone:care-02/f2-east");
+}
+
+#[test]
+fn a_household_cannot_be_a_generated_care_home() {
+    let text = GENERATED_CARE_HOME.replace("kind = \"facility\"", "kind = \"household\"");
+    let (line, field, _) = invalid(&text);
+    assert_eq!((line, field), (9, "site.care_home"));
+}
+
+#[test]
+fn an_oversized_generated_care_home_is_rejected() {
+    let text = GENERATED_CARE_HOME.replace("rooms_per_wing = 6", "rooms_per_wing = 60");
+    let (_, field, message) = invalid(&text);
+    assert_eq!(field, "site.care_home");
+    assert!(message.contains("1 to 30 rooms"), "{message}");
+}

@@ -2,6 +2,7 @@
 //! Vigil must (and must not) raise. The format is documented in `docs/simulators.md`.
 
 mod incidents;
+mod layout;
 mod raw;
 mod validate;
 

@@ -41,6 +41,15 @@ pub struct RawSite {
     pub utc_offset: Option<Text>,
     #[serde(default, rename = "floor")]
     pub floors: Vec<RawFloor>,
+    /// Generate a typical care home instead of listing floors and sensors.
+    pub care_home: Option<Spanned<RawCareHome>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCareHome {
+    pub floors: u32,
+    pub rooms_per_wing: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -219,6 +219,15 @@ pub(super) fn validate(
         }
         devices.push(dev);
     }
+    for (raw_site, site) in raw.sites.iter().zip(&sites) {
+        for dev in super::layout::generated_devices(&cx, raw_site, site)? {
+            if devices.iter().any(|x| x.id == dev.id) {
+                let message = format!("generated device {} is also defined by hand", dev.id);
+                return Err(cx.err(&raw_site.id, "device.id", message));
+            }
+            devices.push(dev);
+        }
+    }
 
     let mut incidents = Vec::new();
     let mut ids = HashSet::new();
@@ -420,7 +429,11 @@ fn site(cx: &Ctx<'_>, s: &RawSite) -> Result<Site, ScenarioError> {
             zones,
         });
     }
-    if kind == SiteKind::Household && !floors.is_empty() {
+    let facility = match super::layout::generated_facility(cx, s, kind)? {
+        Some(generated) => generated,
+        None => Facility { floors },
+    };
+    if kind == SiteKind::Household && !facility.floors.is_empty() {
         return Err(cx.err(
             &s.kind,
             "site.floor",
@@ -437,7 +450,7 @@ fn site(cx: &Ctx<'_>, s: &RawSite) -> Result<Site, ScenarioError> {
             .map(|t| utc_offset(cx, t))
             .transpose()?
             .unwrap_or(0),
-        facility: Facility { floors },
+        facility,
     })
 }
 
