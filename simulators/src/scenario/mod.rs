@@ -4,6 +4,7 @@
 mod incidents;
 mod layout;
 mod raw;
+mod sites;
 mod validate;
 
 use std::path::Path;
