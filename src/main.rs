@@ -33,10 +33,8 @@ enum Command {
     /// Run an edge gateway.
     Gateway,
     /// Simulate homes and facilities, run scenarios, evaluate detection.
-    Sim {
-        #[command(subcommand)]
-        command: sim_cmd::SimCommand,
-    },
+    #[command(subcommand)]
+    Sim(sim_cmd::SimCommand),
     /// Run the pendant's fall detector over one trace on stdin; prints FALL or NOFALL.
     FallCheck(fall_check::FallCheckArgs),
     /// Benchmarks that print figures.
@@ -71,7 +69,10 @@ fn main() -> ExitCode {
         Command::Demo => not_built_yet("demo", 7),
         Command::Server => not_built_yet("server", 4),
         Command::Gateway => not_built_yet("gateway", 6),
-        Command::Sim { command } => sim_cmd::run(command),
+        Command::Sim(command) => sim_cmd::run(command).unwrap_or_else(|e| {
+            eprintln!("vigil sim: {e:#}");
+            ExitCode::FAILURE
+        }),
         Command::FallCheck(args) => fall_check::run(args),
         Command::Bench => not_built_yet("bench", 4),
         Command::User(args) => user_cmd::main(args),
