@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod gateway_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "vigil",
@@ -23,11 +25,30 @@ enum Command {
     /// Run the server: ingest, storage, detection, alerts, HTTP API.
     Server,
     /// Run an edge gateway.
-    Gateway,
+    Gateway(gateway_cmd::GatewayArgs),
     /// Simulate homes and facilities, run scenarios, evaluate detection.
     Sim,
     /// Benchmarks that print figures.
-    Bench,
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchTarget {
+    /// Gateway throughput: sustained frames/s and backlog drain rate.
+    Gateway(gateway_cmd::BenchGatewayArgs),
+}
+
+fn exit_with(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn not_built_yet(what: &str, issue: u32) -> ExitCode {
@@ -40,8 +61,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo => not_built_yet("demo", 7),
         Command::Server => not_built_yet("server", 4),
-        Command::Gateway => not_built_yet("gateway", 6),
+        Command::Gateway(args) => exit_with(gateway_cmd::run_gateway(args)),
         Command::Sim => not_built_yet("sim", 7),
-        Command::Bench => not_built_yet("bench", 4),
+        Command::Bench { target } => match target {
+            BenchTarget::Gateway(args) => exit_with(gateway_cmd::run_bench_gateway(args)),
+        },
     }
 }
