@@ -24,7 +24,7 @@ use crate::relay::route_downlink;
 use crate::spool::{Arrival, Outcome, Spool, SpoolError};
 use crate::status::{BoardLiveness, Counters, StatusHead};
 use crate::uplink::UplinkEvent;
-use crate::validate::{validate, BoardMessage};
+use crate::validate::{validate, BoardMessage, Refusal};
 
 /// Unix time in milliseconds: the one clock read, here in the driver.
 pub(crate) fn now_ms() -> u64 {
@@ -100,11 +100,18 @@ impl Core {
     pub fn handle_inbound(&mut self, msgs: Vec<Inbound>, now: u64) {
         let mut arrivals = Vec::with_capacity(msgs.len());
         for m in msgs {
+            let (topic, payload) = match m {
+                Inbound::Message { topic, payload } => (topic, payload),
+                Inbound::Refused { refusal, raw } => {
+                    self.refuse(&refusal, "(board connection)", &raw, now);
+                    continue;
+                }
+            };
             // The gateway's own downlinks come back through the catch-all subscription.
-            if matches!(Topic::parse(&m.topic), Ok(Topic::DeviceDown(_))) {
+            if matches!(Topic::parse(&topic), Ok(Topic::DeviceDown(_))) {
                 continue;
             }
-            match validate(&self.provisioning, &m.topic, &m.payload) {
+            match validate(&self.provisioning, &topic, &payload) {
                 Ok(BoardMessage::Uplink { frame, raw }) => {
                     Counters::add(&self.counters.frames_received, 1);
                     if let Ok(mut b) = self.boards.lock() {
@@ -121,20 +128,7 @@ impl Core {
                         b.observe_state(&s.device_id, s.online, now);
                     }
                 }
-                Err(refusal) => {
-                    let reason = refusal.reason();
-                    self.counters.refuse(reason);
-                    warn!(reason, topic = %m.topic, detail = %refusal, "board message refused");
-                    if let Err(e) = self.quarantine.record(
-                        now,
-                        reason,
-                        refusal.to_string(),
-                        &m.topic,
-                        &m.payload,
-                    ) {
-                        warn!(error = %e, "cannot write quarantine file");
-                    }
-                }
+                Err(refusal) => self.refuse(&refusal, &topic, &payload, now),
             }
         }
         if arrivals.is_empty() {
@@ -193,6 +187,18 @@ impl Core {
         }
         for r in receipts {
             self.send_to_board(&r);
+        }
+    }
+
+    fn refuse(&mut self, refusal: &Refusal, topic: &str, payload: &[u8], now: u64) {
+        let reason = refusal.reason();
+        self.counters.refuse(reason);
+        warn!(reason, topic, detail = %refusal, "board message refused");
+        if let Err(e) = self
+            .quarantine
+            .record(now, reason, refusal.to_string(), topic, payload)
+        {
+            warn!(error = %e, "cannot write quarantine file");
         }
     }
 

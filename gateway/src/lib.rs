@@ -105,7 +105,7 @@ impl Gateway {
             .map_err(GatewayError::Quarantine)?;
         let boards = match &config.boards {
             BoardBroker::Embedded { listen } => {
-                broker::start_embedded(*listen, provisioning.clone(), counters.clone())?
+                broker::start_embedded(*listen, provisioning.clone(), counters.clone()).await?
             }
             BoardBroker::External { url } => {
                 broker::start_external(url, &format!("{}-boards", config.upstream.client_id))

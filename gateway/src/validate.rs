@@ -32,6 +32,12 @@ pub enum Refusal {
     },
     #[error("malformed frame: {0}")]
     Malformed(DecodeError),
+    #[error("login with client id {client_id:?}, which is not a device id")]
+    BadLogin { client_id: String },
+    #[error("boards may subscribe only to their own downlink topic, not {filter:?}")]
+    SubscribeNotAllowed { filter: String },
+    #[error("MQTT protocol violation: {detail}")]
+    Protocol { detail: String },
 }
 
 impl Refusal {
@@ -43,16 +49,22 @@ impl Refusal {
             Self::UnknownDevice { .. } => "unknown_device",
             Self::DeviceMismatch { .. } => "acl_device_mismatch",
             Self::Malformed(_) => "malformed",
+            Self::BadLogin { .. } => "bad_login",
+            Self::SubscribeNotAllowed { .. } => "acl_subscribe",
+            Self::Protocol { .. } => "mqtt_protocol",
         }
     }
 
     /// Every reason, for counters.
-    pub const REASONS: [&'static str; 5] = [
+    pub const REASONS: [&'static str; 8] = [
         "bad_topic",
         "acl_topic",
         "unknown_device",
         "acl_device_mismatch",
         "malformed",
+        "bad_login",
+        "acl_subscribe",
+        "mqtt_protocol",
     ];
 }
 

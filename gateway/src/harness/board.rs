@@ -44,6 +44,7 @@ enum Command {
     Publish(u32),
     ResendAll,
     Raw(String, Vec<u8>),
+    Subscribe(String),
 }
 
 /// A board that publishes encoded [`UplinkFrame`]s at QoS 1 with its own credentials, keeps
@@ -134,6 +135,13 @@ impl SimBoard {
     pub fn publish_raw(&self, topic: &str, payload: Vec<u8>) -> Result<(), BoardError> {
         self.commands
             .send(Command::Raw(topic.to_owned(), payload))
+            .map_err(|_| BoardError::Stopped(self.device.to_string()))
+    }
+
+    /// Subscribes to any filter (for refusal tests).
+    pub fn subscribe_raw(&self, filter: &str) -> Result<(), BoardError> {
+        self.commands
+            .send(Command::Subscribe(filter.to_owned()))
             .map_err(|_| BoardError::Stopped(self.device.to_string()))
     }
 
@@ -356,6 +364,9 @@ async fn run_board(
                     Some(Command::ResendAll) => resend(&client),
                     Some(Command::Raw(topic, payload)) => {
                         let _ = client.try_publish(topic, QoS::AtLeastOnce, false, payload);
+                    }
+                    Some(Command::Subscribe(filter)) => {
+                        let _ = client.try_subscribe(filter, QoS::AtLeastOnce);
                     }
                     None => return,
                 },

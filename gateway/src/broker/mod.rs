@@ -2,15 +2,17 @@
 //! rest of the gateway as a stream of `(topic, payload)` messages in and downlinks out.
 //!
 //! With the embedded broker, a board logs in with client id = user name = its device id and
-//! its secret (checked against the provisioning file's argon2 hash). rumqttd 0.20 has no
-//! per-topic ACLs, so the gateway enforces them on what it reads: it subscribes to every
-//! topic, and a message on any topic other than the sender's own `…/up` or `…/state`, or a
-//! frame naming another device than its topic, is refused, counted and quarantined (see
-//! `validate`). `docs/gateway.md` states what this cannot stop and how an external broker
-//! with ACL files closes that gap.
+//! its secret (checked by rumqttd's auth hook against the provisioning file's argon2 hash).
+//! rumqttd 0.20 has no per-topic ACLs, so boards connect through the gateway's guard
+//! (`guard`), which enforces them per login before rumqttd sees a packet; the core then
+//! checks that each frame names the device of its topic (`validate`).
+
+mod guard;
+
+pub use guard::BoardSession;
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,16 +25,21 @@ use crate::config::MqttUrl;
 use crate::provisioning::Provisioning;
 use crate::status::Counters;
 
-/// A message a board published.
+/// What the boards' side delivers to the core.
 #[derive(Debug, Clone)]
-pub struct Inbound {
-    pub topic: String,
-    pub payload: Vec<u8>,
+pub enum Inbound {
+    /// A message a board published.
+    Message { topic: String, payload: Vec<u8> },
+    /// A packet the ACL guard refused (the connection was closed).
+    Refused {
+        refusal: crate::validate::Refusal,
+        raw: Vec<u8>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    #[error("cannot find a free port on {0}: {1}")]
+    #[error("cannot listen for boards on {0}: {1}")]
     Port(SocketAddr, std::io::Error),
     #[error("embedded broker: {0}")]
     Link(String),
@@ -70,24 +77,26 @@ pub struct BoardLink {
 /// Messages read from the boards' broker but not yet handled; beyond this the reader waits.
 const INBOUND_QUEUE: usize = 20_000;
 
-/// Starts the embedded broker on `listen` (port 0: a free port is chosen).
-pub fn start_embedded(
+/// Starts the embedded broker with its guard listening on `listen` (port 0: any free port).
+pub async fn start_embedded(
     listen: SocketAddr,
     provisioning: Arc<Provisioning>,
     counters: Arc<Counters>,
 ) -> Result<BoardLink, BrokerError> {
-    let listen = if listen.port() == 0 {
-        // rumqttd binds its own listener and does not report the port, so find one first.
-        let probe = TcpListener::bind(listen).map_err(|e| BrokerError::Port(listen, e))?;
-        probe
-            .local_addr()
-            .map_err(|e| BrokerError::Port(listen, e))?
-    } else {
-        listen
-    };
+    let public = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| BrokerError::Port(listen, e))?;
+    let listen = public
+        .local_addr()
+        .map_err(|e| BrokerError::Port(listen, e))?;
+    // rumqttd binds its own listener and does not report its port, so pick a loopback one.
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let internal = std::net::TcpListener::bind(loopback)
+        .and_then(|l| l.local_addr())
+        .map_err(|e| BrokerError::Port(loopback, e))?;
     let mut server = ServerSettings {
         name: "boards".into(),
-        listen,
+        listen: internal,
         tls: None,
         next_connection_delay_ms: 0,
         connections: ConnectionSettings {
@@ -152,13 +161,14 @@ pub fn start_embedded(
         }),
     )?;
     let (in_tx, in_rx) = mpsc::channel(INBOUND_QUEUE);
+    let in_tx_guard = in_tx.clone();
     spawn(
         "boards-reader",
         Box::new(move || loop {
             match link_rx.recv() {
                 Ok(Some(Notification::Forward(f))) => {
                     let topic = String::from_utf8_lossy(&f.publish.topic).into_owned();
-                    let msg = Inbound {
+                    let msg = Inbound::Message {
                         topic,
                         payload: f.publish.payload.to_vec(),
                     };
@@ -192,6 +202,17 @@ pub fn start_embedded(
             }
         }),
     )?;
+    let refusals = in_tx_guard;
+    tokio::spawn(async move {
+        loop {
+            match public.accept().await {
+                Ok((board, _)) => {
+                    tokio::spawn(guard::relay(board, internal, refusals.clone()));
+                }
+                Err(e) => warn!(error = %e, "cannot accept a board connection"),
+            }
+        }
+    });
     info!(%listen, "boards' broker listening");
     Ok(BoardLink {
         inbound: in_rx,
@@ -231,7 +252,7 @@ async fn read_external(client: AsyncClient, mut eventloop: EventLoop, tx: mpsc::
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let msg = Inbound {
+                let msg = Inbound::Message {
                     topic: p.topic,
                     payload: p.payload.to_vec(),
                 };
