@@ -27,6 +27,7 @@ use crate::uplink::UplinkEvent;
 use crate::validate::{validate, BoardMessage, Refusal};
 
 /// Unix time in milliseconds: the one clock read, here in the driver.
+#[allow(clippy::disallowed_methods)]
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
