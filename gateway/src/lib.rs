@@ -9,16 +9,18 @@
 //! - [`batching`]: which frames go upstream next (urgent first, size/age bounds, drain rate);
 //! - [`status`]: board liveness, the gateway's status report, counters;
 //! - [`console::alarms`]: the alarms the local console lists;
-//! - [`relay`]: which board a downlink from the server goes to.
+//! - [`relay`]: which board a downlink from the server goes to;
+//! - [`broker::BoardSession`]: per-login topic ACLs for the embedded broker.
 //!
 //! I/O drivers:
-//! - [`broker`]: the embedded rumqttd (or an external local broker) for the boards;
+//! - [`broker`]: the embedded rumqttd behind the ACL guard (or an external local broker);
 //! - [`uplink`]: the rumqttc connection to the district's broker, with backoff;
 //! - [`console`]: the HTTP page and JSON API (axum);
 //! - `core`: the loop that wires them together; [`Gateway::run`] takes its shutdown signal
 //!   from the caller, so tests start and stop a gateway in-process.
 //!
-//! [`bench`] measures throughput; `docs/gateway.md` is the operator's guide.
+//! [`harness`] has simulated boards, an upstream collector and a cuttable link for the tests
+//! and for [`bench`], which measures throughput. `docs/gateway.md` is the operator's guide.
 
 pub mod batching;
 pub mod bench;

@@ -8,7 +8,7 @@ use crate::config::{BoardBroker, GatewayConfig, MqttUrl, Upstream};
 use crate::provisioning::{hash_secret_with, low_cost_argon2};
 
 /// A throwaway site: a temporary directory with a provisioning file for `boards` boards
-/// (`board-000` …, one shared secret, a resident and a room each) and a gateway
+/// (`000-<unique>` …, one shared secret, a resident and a room each) and a gateway
 /// configuration whose upstream is `upstream` (often a [`super::LinkCutter`]).
 pub struct SiteFixture {
     pub dir: tempfile::TempDir,
@@ -22,7 +22,10 @@ impl SiteFixture {
         let dir = tempfile::tempdir()?;
         let secret = "correct horse battery staple".to_owned();
         let hash = hash_secret_with(&low_cost_argon2(), &secret).map_err(std::io::Error::other)?;
-        let devices: Vec<String> = (0..boards).map(|i| format!("board-{i:03}")).collect();
+        // Unique per fixture: with an external broker, boards of parallel tests share topics.
+        let tag = super::unique_name("b");
+        let tag = &tag[2..tag.len().min(24)];
+        let devices: Vec<String> = (0..boards).map(|i| format!("{i:03}-{tag}")).collect();
         let mut prov = String::new();
         for (i, d) in devices.iter().enumerate() {
             prov.push_str(&format!(
