@@ -73,6 +73,19 @@ async fn a_call_during_an_outage_shows_on_the_console_at_once_and_upstream_when_
         .await
         .expect("the gateway reports its status upstream");
 
+    let (status, page) = http_get(console, "/").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Local alarms") && page.contains("/console.js"),
+        "{page}"
+    );
+    let (status, script) = http_get(console, "/console.js").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        script.contains("AudioContext"),
+        "the page beeps without external assets"
+    );
+
     cutter.cut();
     let device = site.devices[1].clone();
     let mut pendant = SimBoard::start(broker, &device, &site.secret, 7);

@@ -130,8 +130,10 @@ pub async fn start_embedded(
         router: RouterConfig {
             max_connections: 10_010,
             max_outgoing_packet_count: 1_000,
-            max_segment_size: 16 << 20,
-            max_segment_count: 8,
+            // Per subscription filter; boards resend anything the gateway missed, so the log
+            // only needs to cover a short stall of the core.
+            max_segment_size: 8 << 20,
+            max_segment_count: 4,
             ..RouterConfig::default()
         },
         v4: Some(HashMap::from([("boards".to_owned(), server)])),
