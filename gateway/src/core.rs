@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rumqttc::{AsyncClient, QoS};
 use tracing::{debug, error, info, warn};
 use vigil_protocol::{
-    encode_batch, BatchEntry, BatchHeader, ButtonKind, DownlinkFrame, GatewayId, LocalAck, SiteId,
-    Topic, UplinkBody,
+    encode_batch, BatchEntry, BatchHeader, ButtonKind, DeviceId, DownlinkFrame, GatewayId,
+    LocalAck, SiteId, Topic, UplinkBody,
 };
 
 use crate::batching::{BatchId, BatchPlanner};
@@ -73,7 +73,16 @@ pub(crate) struct Core {
     pub next_sync_ms: u64,
     pub next_expire_ms: u64,
     pub buf: Vec<u8>,
+    /// Downlinks from the server, held to be given again when their board is next heard
+    /// from: the embedded broker delivers them at QoS 0, so a board that was offline would
+    /// otherwise miss a "help is coming".
+    pub held_downlinks: HashMap<DeviceId, Vec<(String, Vec<u8>, u64)>>,
 }
+
+/// How long a server downlink is held for its board.
+const HOLD_DOWNLINK_MS: u64 = 10 * 60 * 1000;
+/// Most downlinks held per board.
+const MAX_HELD_DOWNLINKS: usize = 4;
 
 pub(crate) struct Topics {
     pub batch: String,
@@ -115,6 +124,7 @@ impl Core {
             match validate(&self.provisioning, &topic, &payload) {
                 Ok(BoardMessage::Uplink { frame, raw }) => {
                     Counters::add(&self.counters.frames_received, 1);
+                    self.give_held_downlinks(&frame.device_id, now);
                     if let Ok(mut b) = self.boards.lock() {
                         b.observe_frame(&frame, now);
                     }
@@ -125,6 +135,9 @@ impl Core {
                     });
                 }
                 Ok(BoardMessage::State(s)) => {
+                    if s.online {
+                        self.give_held_downlinks(&s.device_id, now);
+                    }
                     if let Ok(mut b) = self.boards.lock() {
                         b.observe_state(&s.device_id, s.online, now);
                     }
@@ -188,6 +201,18 @@ impl Core {
         }
         for r in receipts {
             self.send_to_board(&r);
+        }
+    }
+
+    fn give_held_downlinks(&mut self, device: &DeviceId, now: u64) {
+        let Some(held) = self.held_downlinks.remove(device) else {
+            return;
+        };
+        for (topic, payload, until) in held {
+            if now <= until && self.outbound.publish(topic, payload) {
+                Counters::add(&self.counters.downlinks_relayed, 1);
+                debug!(%device, "held downlink given again to its board");
+            }
         }
     }
 
@@ -359,10 +384,16 @@ impl Core {
             },
             UplinkEvent::Downlink(payload) => match route_downlink(&payload, &self.provisioning) {
                 Ok((topic, frame)) => {
-                    if self.outbound.publish(topic, payload) {
+                    if self.outbound.publish(topic.clone(), payload.clone()) {
                         Counters::add(&self.counters.downlinks_relayed, 1);
                         info!(device = %frame.device_id, "downlink relayed to board");
                     }
+                    let held = self.held_downlinks.entry(frame.device_id).or_default();
+                    held.retain(|(_, _, until)| *until >= now);
+                    if held.len() >= MAX_HELD_DOWNLINKS {
+                        held.remove(0);
+                    }
+                    held.push((topic, payload, now + HOLD_DOWNLINK_MS));
                 }
                 Err(e) => {
                     Counters::add(&self.counters.downlinks_refused, 1);

@@ -255,6 +255,7 @@ impl Gateway {
             next_sync_ms: now,
             next_expire_ms: now,
             buf: vec![0; vigil_protocol::limits::MAX_BATCH_BYTES],
+            held_downlinks: HashMap::new(),
         };
 
         tokio::pin!(shutdown);

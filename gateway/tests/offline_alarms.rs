@@ -180,3 +180,71 @@ async fn a_call_during_an_outage_shows_on_the_console_at_once_and_upstream_when_
     let _ = stop.send(());
     running.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_coming_for_a_board_that_was_offline_is_given_when_it_is_next_heard_from() {
+    let url = test_mqtt_url();
+    let upstream: std::net::SocketAddr = tokio::net::lookup_host((url.host.as_str(), url.port))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let site = SiteFixture::new(1, upstream).unwrap();
+    let collector = UpstreamCollector::start(&url, site.site(), site.gateway())
+        .await
+        .unwrap();
+    let gateway = Gateway::bind(site.config.clone()).await.unwrap();
+    let broker = gateway.boards_addr().unwrap();
+    let counters = gateway.counters();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(gateway.run(async {
+        let _ = stopped.await;
+    }));
+    collector
+        .wait_for(15, |c| !c.statuses.is_empty())
+        .await
+        .expect("the gateway is connected upstream");
+
+    let device = site.devices[0].clone();
+    let help = DownlinkFrame {
+        device_id: DeviceId::new(&device).unwrap(),
+        body: DownlinkBody::HelpComing(HelpComing {
+            boot_id: 2,
+            seq: 5,
+            alert_id: 99,
+        }),
+    };
+    let mut buf = [0u8; 512];
+    let n = help.encode(&mut buf).unwrap();
+    collector
+        .client()
+        .publish(
+            format!("vigil/v1/site/{}/gw/{}/down", site.site(), site.gateway()),
+            QoS::AtLeastOnce,
+            false,
+            buf[..n].to_vec(),
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while counters.snapshot()["downlinks_relayed"] < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the downlink was not relayed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The board was offline; it connects later and sends a frame.
+    let mut board = SimBoard::start(broker, &device, &site.secret, 2);
+    board.wait_connected(10).await.unwrap();
+    board
+        .send(vigil_gateway::harness::meter_reading(1))
+        .await
+        .unwrap();
+    let got = board.wait_help_coming(10).await.unwrap();
+    assert_eq!((got.seq, got.alert_id), (5, 99));
+
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+}
