@@ -59,6 +59,13 @@ pub enum BenchError {
 
 const SECRET: &str = "bench-secret";
 
+/// LAGGING_SUBSCRIBER: Mosquitto drops QoS 1 messages for a subscriber more than
+/// `max_queued_messages` (default 1000) behind; on a broker loaded by other work the
+/// benchmark's own subscriber can lose batches the gateway delivered, and the run then stops
+/// at its timeout instead of reporting a figure. Run it on a quiet broker or raise that limit.
+#[allow(dead_code)]
+const LAGGING_SUBSCRIBER: () = ();
+
 fn device(i: usize) -> String {
     format!("bench-{i:05}")
 }
@@ -165,9 +172,9 @@ async fn sustained(opts: &BenchOptions, report: &mut BenchReport) -> Result<(), 
         }));
     }
     collector
-        .wait_for(600, |c| c.frames.len() as u64 >= total)
+        .wait_for(180, |c| c.frames.len() as u64 >= total)
         .await
-        .map_err(BenchError::Setup)?;
+        .map_err(|e| BenchError::Setup(format!("{e} (see LAGGING_SUBSCRIBER in bench.rs)")))?;
     report.sustained_secs = start.elapsed().as_secs_f64();
     report.sustained_frames = total;
     for s in senders {
@@ -242,9 +249,9 @@ async fn drain(opts: &BenchOptions, report: &mut BenchReport) -> Result<(), Benc
     }));
     let total = opts.drain_frames;
     collector
-        .wait_for(1_200, |c| c.frames.len() as u64 >= total)
+        .wait_for(300, |c| c.frames.len() as u64 >= total)
         .await
-        .map_err(BenchError::Setup)?;
+        .map_err(|e| BenchError::Setup(format!("{e} (see LAGGING_SUBSCRIBER in bench.rs)")))?;
     report.drain_secs = start.elapsed().as_secs_f64();
     report.drain_frames = total;
     let _ = stop.send(());
