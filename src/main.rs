@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod fall_check;
+mod gateway_cmd;
 mod sim_cmd;
 mod user_cmd;
 mod water_check;
@@ -31,14 +32,17 @@ enum Command {
     /// Run the server: ingest, storage, detection, alerts, HTTP API.
     Server,
     /// Run an edge gateway.
-    Gateway,
+    Gateway(gateway_cmd::GatewayArgs),
     /// Simulate homes and facilities, run scenarios, evaluate detection.
     #[command(subcommand)]
     Sim(sim_cmd::SimCommand),
     /// Run the pendant's fall detector over one trace on stdin; prints FALL or NOFALL.
     FallCheck(fall_check::FallCheckArgs),
     /// Benchmarks that print figures.
-    Bench,
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
     /// Manage login users (operators, managers, supervisors, admins).
     User(user_cmd::UserArgs),
     /// Run the server's water detectors over one household's series (`epoch_seconds,litres` per minute on stdin).
@@ -58,6 +62,22 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum BenchTarget {
+    /// Gateway throughput: sustained frames/s and backlog drain rate.
+    Gateway(gateway_cmd::BenchGatewayArgs),
+}
+
+fn exit_with(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn not_built_yet(what: &str, issue: u32) -> ExitCode {
     eprintln!("vigil {what}: not built yet (tracked in issue #{issue}).");
     ExitCode::from(2)
@@ -68,13 +88,15 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo => not_built_yet("demo", 7),
         Command::Server => not_built_yet("server", 4),
-        Command::Gateway => not_built_yet("gateway", 6),
+        Command::Gateway(args) => exit_with(gateway_cmd::run_gateway(args)),
         Command::Sim(command) => sim_cmd::run(command).unwrap_or_else(|e| {
             eprintln!("vigil sim: {e:#}");
             ExitCode::FAILURE
         }),
         Command::FallCheck(args) => fall_check::run(args),
-        Command::Bench => not_built_yet("bench", 4),
+        Command::Bench { target } => match target {
+            BenchTarget::Gateway(args) => exit_with(gateway_cmd::run_bench_gateway(args)),
+        },
         Command::User(args) => user_cmd::main(args),
         Command::WaterCheck { timezone } => water_check::check(&timezone),
         Command::WaterEval { data, export } => water_check::evaluate(data, export),
