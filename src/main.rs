@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_cmd;
+mod server_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "vigil",
@@ -21,13 +24,13 @@ enum Command {
     /// Run the whole system on this machine with a simulated district.
     Demo,
     /// Run the server: ingest, storage, detection, alerts, HTTP API.
-    Server,
+    Server(server_cmd::ServerArgs),
     /// Run an edge gateway.
     Gateway,
     /// Simulate homes and facilities, run scenarios, evaluate detection.
     Sim,
     /// Benchmarks that print figures.
-    Bench,
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn not_built_yet(what: &str, issue: u32) -> ExitCode {
@@ -39,9 +42,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo => not_built_yet("demo", 7),
-        Command::Server => not_built_yet("server", 4),
+        Command::Server(args) => server_cmd::run(args),
         Command::Gateway => not_built_yet("gateway", 6),
         Command::Sim => not_built_yet("sim", 7),
-        Command::Bench => not_built_yet("bench", 4),
+        Command::Bench(args) => bench_cmd::run(args),
     }
 }
