@@ -167,7 +167,7 @@ async fn measure(
 ) -> Result<IngestBenchReport, BenchError> {
     let site = SiteId::new(&format!("s-{run_id}")).map_err(|_| BenchError::Mqtt("id".into()))?;
     let gateway = GatewayId::new("gw-bench").map_err(|_| BenchError::Mqtt("id".into()))?;
-    let payloads = build_batches(o, &site, &gateway)?;
+    let payloads = build_batches(o, run_id, &site, &gateway)?;
     let messages = payloads.len() as u64;
     let topic = format!("vigil/v1/site/{site}/gw/{gateway}/batch");
 
@@ -263,6 +263,7 @@ async fn guard<T>(
 
 fn build_batches(
     o: &IngestBenchOptions,
+    run_id: &str,
     site: &SiteId,
     gateway: &GatewayId,
 ) -> Result<Vec<Bytes>, BenchError> {
@@ -270,7 +271,9 @@ fn build_batches(
         .batch_entries
         .clamp(1, vigil_protocol::limits::MAX_BATCH_ENTRIES);
     let devices: Vec<DeviceId> = (0..o.devices.max(1))
-        .map(|i| DeviceId::new(&format!("meter-{i:06}")).expect("valid id"))
+        // Ids unique to the run: a shared broker may carry another run's frames, and the
+        // same (device, boot, seq) from two runs would rightly be deduplicated.
+        .map(|i| DeviceId::new(&format!("{run_id}-{i:05}")).expect("valid id"))
         .collect();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -125,19 +125,21 @@ async fn a_never_seen_frame_older_than_the_window_is_stored_once(store: &dyn Sto
     let first: Vec<_> = (1..=3000).filter(|s| s % 100 != 0).map(f).collect();
     store.commit(batch_of(first)).await.unwrap();
     let report = store
-        .commit(batch_of(vec![f(100), f(100), f(101), f(2900)]))
+        .commit(batch_of(vec![f(100), f(100), f(101), f(1500), f(2900)]))
         .await
         .unwrap();
+    // 100 and 1500 lie below the window (it covers the last 1024), 2900 inside it.
     assert_eq!(
         report.admissions,
         vec![
             Admission::LateFill,
             Admission::Duplicate,
             Admission::Duplicate,
-            Admission::LateFill
+            Admission::LateFill,
+            Admission::New
         ]
     );
-    assert_eq!(count(store, "m-4").await, 3000 - 30 + 2);
+    assert_eq!(count(store, "m-4").await, 3000 - 30 + 3);
 }
 
 async fn readings_page_through_a_time_range_without_gaps_or_repeats(store: &dyn Store) {
