@@ -163,3 +163,128 @@ pub fn decode_message(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::AcceptAllDevices;
+    use vigil_protocol::{BatchEntry, BatchHeader, GatewayId, SiteId};
+
+    const LIMITS: DecodeLimits = DecodeLimits {
+        quarantine_payload_bytes: 8,
+    };
+
+    fn heartbeat(device: &str, seq: u32) -> Vec<u8> {
+        let f = UplinkFrame {
+            device_id: vigil_protocol::DeviceId::new(device).unwrap(),
+            boot_id: 1,
+            seq,
+            uptime_ms: 1,
+            wall_ms: None,
+            body: vigil_protocol::UplinkBody::Heartbeat(vigil_protocol::Heartbeat {
+                battery_mv: 3000,
+                rssi_dbm: -50,
+                firmware: vigil_protocol::FirmwareVersion::new("1").unwrap(),
+            }),
+        };
+        let mut buf = [0u8; 512];
+        let n = f.encode(&mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    fn batch(site: &str, frames: &[&[u8]]) -> Bytes {
+        let entries: Vec<BatchEntry<'_>> = frames
+            .iter()
+            .map(|f| BatchEntry {
+                received_ms: 7,
+                frame: f,
+            })
+            .collect();
+        let header = BatchHeader {
+            gateway_id: GatewayId::new("gw").unwrap(),
+            site_id: SiteId::new(site).unwrap(),
+            batch_seq: 1,
+        };
+        let mut buf = vec![0u8; 8192];
+        let n = vigil_protocol::encode_batch(&header, &entries, &mut buf).unwrap();
+        Bytes::copy_from_slice(&buf[..n])
+    }
+
+    fn decode(topic: &str, payload: Bytes) -> DecodedMessage {
+        decode_message(topic.as_bytes(), &payload, 1000, &AcceptAllDevices, LIMITS)
+    }
+
+    #[test]
+    fn one_bad_entry_is_quarantined_and_the_rest_of_the_batch_is_kept() {
+        let good = heartbeat("hb-1", 1);
+        let out = decode(
+            "vigil/v1/site/s1/gw/gw/batch",
+            batch("s1", &[&good, &[0xff, 0xff], &good]),
+        );
+        assert_eq!(out.frames.len(), 2);
+        assert_eq!(out.quarantine.len(), 1);
+        assert_eq!(out.quarantine[0].payload, vec![0xff, 0xff]);
+        let f = &out.frames[0];
+        assert_eq!(f.gateway_received_ms, Some(7));
+        assert_eq!(f.server_received_ms, 1000);
+        assert_eq!(
+            &f.raw[..],
+            &good[..],
+            "the stored bytes are the board's frame"
+        );
+    }
+
+    #[test]
+    fn a_batch_whose_header_contradicts_its_topic_is_quarantined_whole() {
+        let good = heartbeat("hb-1", 1);
+        let out = decode("vigil/v1/site/s1/gw/gw/batch", batch("s2", &[&good]));
+        assert!(out.frames.is_empty());
+        assert_eq!(out.quarantine[0].reason, "topic_mismatch");
+    }
+
+    #[test]
+    fn garbage_gets_the_decoder_reason_and_a_capped_copy() {
+        let out = decode(
+            "vigil/v1/site/s1/gw/gw/batch",
+            Bytes::from_static(b"\x01 not a batch at all"),
+        );
+        assert_eq!(out.quarantine.len(), 1);
+        let q = &out.quarantine[0];
+        assert_eq!(q.reason, "malformed");
+        assert_eq!(q.payload.len(), 8);
+        assert_eq!(q.payload_len, 20);
+        assert_eq!(q.topic, "vigil/v1/site/s1/gw/gw/batch");
+    }
+
+    #[test]
+    fn a_direct_uplink_must_come_from_the_device_its_topic_names() {
+        let ok = decode("vigil/v1/dev/hb-1/up", Bytes::from(heartbeat("hb-1", 3)));
+        assert_eq!(ok.frames.len(), 1);
+        assert_eq!(ok.frames[0].via, None);
+        let bad = decode("vigil/v1/dev/hb-2/up", Bytes::from(heartbeat("hb-1", 3)));
+        assert_eq!(bad.quarantine[0].reason, "topic_mismatch");
+    }
+
+    #[test]
+    fn unknown_devices_and_foreign_topics_are_quarantined() {
+        let nobody = |_: &vigil_protocol::DeviceId| false;
+        let out = decode_message(
+            b"vigil/v1/dev/hb-1/up",
+            &Bytes::from(heartbeat("hb-1", 3)),
+            1,
+            &nobody,
+            LIMITS,
+        );
+        assert_eq!(out.quarantine[0].reason, "unknown_device");
+        for topic in [
+            &b"vigil/v1/dev/hb-1/state"[..],
+            b"vigil/v1/dev/a b/up",
+            b"other/topic",
+            b"vigil/v1/dev/\xff/up",
+        ] {
+            let out = decode_message(topic, &Bytes::new(), 1, &AcceptAllDevices, LIMITS);
+            assert!(out.frames.is_empty());
+            assert_eq!(out.quarantine[0].reason, "unknown_topic", "{topic:?}");
+        }
+    }
+}
