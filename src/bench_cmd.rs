@@ -49,8 +49,8 @@ struct IngestArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     database_url: String,
-    /// Readings per server transaction.
-    #[arg(long, default_value_t = 10_000)]
+    /// Readings per server transaction (the server's default).
+    #[arg(long, default_value_t = 40_000)]
     max_batch_readings: usize,
 }
 

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
 use vigil_server::config::ServerConfig;
 use vigil_server::run::{run_with, Attachments};
@@ -76,7 +75,8 @@ pub fn run(args: ServerArgs) -> ExitCode {
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vigil server: {e:#}");
+            // The server's errors already name their cause; `{e:#}` would print it twice.
+            eprintln!("vigil server: {e}");
             ExitCode::FAILURE
         }
     }
@@ -84,7 +84,8 @@ pub fn run(args: ServerArgs) -> ExitCode {
 
 fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let config = args.config()?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let attachments = Attachments {
@@ -102,7 +103,9 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
                 ready.broker_url
             );
         }
-        server.await.context("server task")??;
+        server
+            .await
+            .map_err(|e| anyhow::anyhow!("server task: {e}"))??;
         Ok(())
     })
 }

@@ -56,8 +56,11 @@ pub async fn start(config: &EmbeddedBrokerConfig) -> Result<EmbeddedBroker, Brok
         router: rumqttd::RouterConfig {
             max_connections: 100_000,
             max_outgoing_packet_count: 1000,
-            max_segment_size: 100 * 1024 * 1024,
-            max_segment_count: 10,
+            // rumqttd keeps recent messages in an in-memory commit log: 4 × 32 MiB bounds it.
+            // A subscriber that falls a whole log behind loses messages, which the gateway's
+            // application-level receipts (ARCHITECTURE.md section 1) make good.
+            max_segment_size: 32 * 1024 * 1024,
+            max_segment_count: 4,
             ..Default::default()
         },
         v4: Some(HashMap::from([("1".to_owned(), listener("v4", mqtt))])),

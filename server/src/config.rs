@@ -124,7 +124,7 @@ impl Default for DatabaseConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
-            max_batch_readings: 10_000,
+            max_batch_readings: 40_000,
             max_batch_delay_ms: 50,
             quarantine_rows: 10_000,
             quarantine_payload_bytes: 4096,

@@ -27,7 +27,7 @@ CREATE TABLE readings (
     urgent              boolean NOT NULL,
     frame               bytea   NOT NULL
 ) PARTITION BY RANGE (ts_ms);
-CREATE INDEX readings_device_ts ON readings (device_id, ts_ms, boot_id, seq);
+CREATE INDEX readings_device_ts ON readings (device_id, ts_ms);
 
 CREATE TABLE dedup_windows (
     device_id  text   NOT NULL,
