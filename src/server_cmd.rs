@@ -110,8 +110,10 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
     })
 }
 
+/// `RUST_LOG` overrides. rumqttd is silent by default: it logs every probe connection and
+/// every client disconnect as an error; `RUST_LOG=info,rumqttd=warn` shows it.
 pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
