@@ -8,8 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench_cmd;
 mod fall_check;
 mod gateway_cmd;
+mod server_cmd;
 mod sim_cmd;
 mod user_cmd;
 mod water_check;
@@ -30,7 +32,7 @@ enum Command {
     /// Run the whole system on this machine with a simulated district.
     Demo,
     /// Run the server: ingest, storage, detection, alerts, HTTP API.
-    Server,
+    Server(server_cmd::ServerArgs),
     /// Run an edge gateway.
     Gateway(gateway_cmd::GatewayArgs),
     /// Simulate homes and facilities, run scenarios, evaluate detection.
@@ -66,6 +68,8 @@ enum Command {
 enum BenchTarget {
     /// Gateway throughput: sustained frames/s and backlog drain rate.
     Gateway(gateway_cmd::BenchGatewayArgs),
+    /// Server ingest: readings/s committed to the store, against a bare MQTT subscriber.
+    Ingest(bench_cmd::IngestArgs),
 }
 
 fn exit_with(result: anyhow::Result<()>) -> ExitCode {
@@ -87,7 +91,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo => not_built_yet("demo", 7),
-        Command::Server => not_built_yet("server", 4),
+        Command::Server(args) => server_cmd::run(args),
         Command::Gateway(args) => exit_with(gateway_cmd::run_gateway(args)),
         Command::Sim(command) => sim_cmd::run(command).unwrap_or_else(|e| {
             eprintln!("vigil sim: {e:#}");
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::FallCheck(args) => fall_check::run(args),
         Command::Bench { target } => match target {
             BenchTarget::Gateway(args) => exit_with(gateway_cmd::run_bench_gateway(args)),
+            BenchTarget::Ingest(args) => bench_cmd::run(args),
         },
         Command::User(args) => user_cmd::main(args),
         Command::WaterCheck { timezone } => water_check::check(&timezone),
