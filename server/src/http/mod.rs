@@ -15,6 +15,7 @@ mod extract;
 mod ops;
 mod registry_routes;
 mod session_routes;
+pub mod store_telemetry;
 pub mod telemetry;
 mod telemetry_routes;
 

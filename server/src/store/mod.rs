@@ -23,7 +23,7 @@ use thiserror::Error;
 pub use model::{
     Backend, Bucket, CommitReport, DeviceLatest, IncomingFrame, IngestBatch, PruneReport,
     QuarantineRecord, Quarantined, ReadingCursor, ReadingsPage, ReadingsQuery, StoredReading,
-    WaterUse,
+    WaterUse, MAX_PAGE,
 };
 
 /// The server's storage.
