@@ -39,6 +39,9 @@ pub struct ServerArgs {
     /// Days raw readings are kept (0: forever).
     #[arg(long, value_name = "DAYS")]
     retention_days: Option<u32>,
+    /// Address the HTTP API listens on (default 127.0.0.1:8080; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", env = "VIGIL_API_LISTEN")]
+    api_listen: Option<std::net::SocketAddr>,
 }
 
 impl ServerArgs {
@@ -64,6 +67,11 @@ impl ServerArgs {
         }
         if let Some(v) = self.retention_days {
             c.retention.raw_readings_days = v;
+        }
+        // The command always serves the API; the file's [api] table, if any, tunes it.
+        let api = c.api.get_or_insert_with(Default::default);
+        if let Some(v) = self.api_listen {
+            api.listen = v;
         }
         c.validate()?;
         Ok(c)
@@ -102,6 +110,11 @@ fn serve(args: ServerArgs) -> anyhow::Result<()> {
                 ready.store.backend().name(),
                 ready.broker_url
             );
+            if let Some(api) = ready.api {
+                println!(
+                    "vigil server: API at http://{api}/api/v1 (OpenAPI: http://{api}/api/v1/openapi.json)"
+                );
+            }
         }
         server
             .await

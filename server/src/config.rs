@@ -16,6 +16,9 @@ pub struct ServerConfig {
     pub database: DatabaseConfig,
     pub ingest: IngestConfig,
     pub retention: RetentionConfig,
+    /// The HTTP API (`[api]`). Absent: the library serves no HTTP; `vigil server` always
+    /// serves it, with [`ApiConfig::default`] when the file has no `[api]` table.
+    pub api: Option<crate::http::ApiConfig>,
 }
 
 /// Which MQTT broker to read from, and how.

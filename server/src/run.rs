@@ -58,6 +58,8 @@ pub struct Ready {
     /// The URL gateways and boards publish to.
     pub broker_url: String,
     pub store: SharedStore,
+    /// Where the HTTP API listens, when it is served.
+    pub api: Option<std::net::SocketAddr>,
 }
 
 /// Why the server stopped.
@@ -71,6 +73,8 @@ pub enum RunError {
     BrokerUrl(#[from] crate::ingest::BrokerUrlError),
     #[error("ingest: {0}")]
     Ingest(#[from] IngestError),
+    #[error("{0}")]
+    Api(String),
 }
 
 /// Runs the server with nothing attached until `shutdown` resolves.
@@ -102,13 +106,36 @@ pub async fn run_with(
         (None, Some(b)) => format!("mqtt://{}", b.mqtt),
         (None, None) => unreachable!("an embedded broker is started when no URL is given"),
     };
+    // One shutdown signal for every task: ingest and the HTTP API stop together.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let api = match &config.api {
+        Some(api_config) => Some(
+            crate::http::server::start(
+                &config.database,
+                Arc::clone(&store),
+                api_config.clone(),
+                stopped(stop_rx.clone()),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     if let Some(ready) = attachments.ready {
         let _ = ready.send(Ready {
             broker: embedded,
             broker_url,
             store: Arc::clone(&store),
+            api: api.as_ref().map(|a| a.address),
         });
     }
+    let ingest_stop = stopped(stop_rx);
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
     let retention = tokio::spawn(retention_loop(
         Arc::clone(&store),
         config.retention.raw_readings_days,
@@ -137,8 +164,17 @@ pub async fn run_with(
         },
         crash_after_commit: attachments.crash_after_commit,
     };
-    let result = run_ingest(settings, parts, shutdown).await;
+    let ingest = run_ingest(settings, parts, ingest_stop);
+    tokio::pin!(ingest, signal);
+    let result = tokio::select! {
+        result = &mut ingest => result,
+        // Stop requested: ingest commits and acknowledges what it holds, then returns.
+        () = &mut signal => ingest.await,
+    };
     retention.abort();
+    if let Some(api) = api {
+        api.task.abort();
+    }
     Ok(result?)
 }
 

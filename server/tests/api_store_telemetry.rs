@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::*;
 use vigil_server::http::store_telemetry::StoreTelemetry;
 use vigil_server::http::telemetry::{ReadingBody, TelemetryQueries, TimeRange, WaterBucket};
-use vigil_server::store::{IngestBatch, SharedStore, Store};
+use vigil_server::store::{IngestBatch, SharedStore};
 
 fn utc(d: u32, h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap()

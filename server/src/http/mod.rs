@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod ops;
 mod registry_routes;
+pub mod server;
 mod session_routes;
 pub mod store_telemetry;
 pub mod telemetry;
