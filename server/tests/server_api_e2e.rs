@@ -173,3 +173,26 @@ async fn readings_published_to_the_server_are_served_over_its_api_to_a_signed_in
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_busy_api_address_stops_the_server_with_an_error_naming_it_and_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::default();
+    config.broker.embedded.port = 0;
+    config.database.data_dir = dir.path().to_owned();
+    config.api = Some(ApiConfig {
+        listen: addr,
+        ..ApiConfig::default()
+    });
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        run_with(config, Attachments::default(), std::future::pending()),
+    )
+    .await
+    .expect("fails at start, not later");
+    let message = result.expect_err("the address is taken").to_string();
+    assert!(message.contains(&addr.to_string()), "{message}");
+    assert!(message.contains("--api-listen"), "{message}");
+}
