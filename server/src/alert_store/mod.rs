@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`any`]: [`AnyAlertStore`], the backend the configuration picks, and [`open`].
 //! - [`changes`]: [`ChangeSet`], what one core step wrote, committed in one transaction.
 //! - [`query`]: [`AlertFilter`] and the listing's SQL, shared by both backends.
 //! - [`postgres`]: [`PgAlertStore`] (tokio-postgres over a deadpool pool); claims due work
@@ -24,6 +25,7 @@
 //! was taken over (or whose alert was acknowledged meanwhile) gets
 //! [`Completion::Superseded`] and must not send its notifications.
 
+pub mod any;
 pub mod changes;
 pub mod postgres;
 pub mod query;
@@ -32,6 +34,7 @@ pub mod sqlite;
 use std::future::Future;
 use std::time::Duration;
 
+pub use any::{open, AnyAlertStore};
 pub use changes::{AfterCommit, Applied, ChangeSet, StartedEscalation};
 pub use postgres::PgAlertStore;
 pub use query::{AlertFilter, AlertPage};
