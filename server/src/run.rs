@@ -22,6 +22,7 @@ use crate::ingest::writer::{CrashAfterCommit, WriterSettings};
 use crate::ingest::{
     AcceptAllDevices, BrokerAddress, DeviceDirectory, FrameSink, IngestError, IngestStats, NoSink,
 };
+use crate::notify::live::LiveHub;
 use crate::store::{self, SharedStore, StoreError};
 
 /// What the other parts of the server plug into ingest.
@@ -60,6 +61,8 @@ pub struct Ready {
     pub store: SharedStore,
     /// Where the HTTP API listens, when it is served.
     pub api: Option<std::net::SocketAddr>,
+    /// The live events served at `GET /api/v1/events`.
+    pub live: LiveHub,
 }
 
 /// Why the server stopped.
@@ -88,6 +91,11 @@ pub async fn run_with(
     attachments: Attachments,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    let mut config = config;
+    // Files of [notify] left unset go to the data directory, as finally configured.
+    let data_dir = config.database.data_dir.clone();
+    config.notify.resolve_paths(&data_dir);
+    let live = LiveHub::new(config.notify.sse_buffer);
     let store = store::open(&config.database).await?;
     tracing::info!(backend = store.backend().name(), "store open");
     let (address, embedded) = match &config.broker.url {
@@ -117,6 +125,7 @@ pub async fn run_with(
                 &config.database,
                 Arc::clone(&store),
                 api_config.clone(),
+                live.clone(),
                 stopped(stop_rx.clone()),
             )
             .await?,
@@ -129,6 +138,7 @@ pub async fn run_with(
             broker_url,
             store: Arc::clone(&store),
             api: api.as_ref().map(|a| a.address),
+            live: live.clone(),
         });
     }
     let ingest_stop = stopped(stop_rx);

@@ -11,6 +11,7 @@ use super::store_telemetry::StoreTelemetry;
 use super::{serve, ApiConfig, AppState, Clock, SystemClock};
 use crate::auth::{bootstrap_admin, AdminBootstrap, PasswordHashing};
 use crate::config::DatabaseConfig;
+use crate::notify::live::LiveHub;
 use crate::registry::{PostgresRegistry, Registry, RegistryStore, SqliteRegistry};
 use crate::run::RunError;
 use crate::store::SharedStore;
@@ -25,11 +26,13 @@ pub struct ApiHandle {
 }
 
 /// Opens the registry, creates the initial admin when `VIGIL_ADMIN_USER` and
-/// `VIGIL_ADMIN_PASSWORD` say so, binds `config.listen` and serves until `shutdown`.
+/// `VIGIL_ADMIN_PASSWORD` say so, binds `config.listen` and serves `live` (the live
+/// events) with the rest until `shutdown`.
 pub async fn start(
     database: &DatabaseConfig,
     store: SharedStore,
     config: ApiConfig,
+    live: LiveHub,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ApiHandle, RunError> {
     let registry: Arc<dyn RegistryStore> = match &database.url {
@@ -81,7 +84,8 @@ pub async fn start(
         config,
         clock,
         hashing,
-    );
+    )
+    .with_live(live);
     let task = tokio::spawn(async move {
         if let Err(e) = serve(listener, state, shutdown).await {
             tracing::error!(error = %e, "HTTP API stopped");
