@@ -21,6 +21,8 @@ pub struct ServerConfig {
     /// The HTTP API (`[api]`). Absent: the library serves no HTTP; `vigil server` always
     /// serves it, with [`ApiConfig::default`] when the file has no `[api]` table.
     pub api: Option<crate::http::ApiConfig>,
+    /// Notification channels: webhooks and live events (`[notify]`).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// Which MQTT broker to read from, and how.
@@ -223,6 +225,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "VIGIL_RETENTION_RAW_READINGS_DAYS",
         "retention.raw_readings_days",
     ),
+    ("VIGIL_WEBHOOK_SECRET", "notify.webhook_secret"),
 ];
 
 impl ServerConfig {
@@ -300,6 +303,10 @@ impl ServerConfig {
                     self.retention.raw_readings_days =
                         value.parse().map_err(|_| bad("a number of days"))?
                 }
+                "VIGIL_WEBHOOK_SECRET" => {
+                    self.notify.webhook_secret =
+                        optional(&value).map(crate::notify::settings::SecretText)
+                }
                 other => unreachable!("{other} is listed in ENV_VARS but not handled"),
             }
         }
@@ -347,6 +354,12 @@ impl ServerConfig {
         }
         if self.retention.check_interval_s == 0 {
             return invalid("retention.check_interval_s", "must be at least 1");
+        }
+        if let Err(e) = self.notify.validate() {
+            return Err(ConfigError::Invalid {
+                field: "notify",
+                problem: e.to_string(),
+            });
         }
         Ok(())
     }
@@ -403,6 +416,38 @@ mod tests {
             err.to_string().contains("VIGIL_EMBEDDED_BROKER_PORT"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_webhook_secret_comes_from_the_environment_and_files_default_to_the_data_dir() {
+        let mut c = ServerConfig::load(None, |k| match k {
+            "VIGIL_WEBHOOK_SECRET" => Some("a-secret-of-enough-length".into()),
+            "VIGIL_DATABASE_DIR" => Some("/srv/vigil".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            c.notify.webhook_secret.as_ref().map(|s| s.0.as_str()),
+            Some("a-secret-of-enough-length")
+        );
+        // `run_with` places the files once flags have had their say on the data directory.
+        assert_eq!(c.notify.webhook_secret_file, None);
+        let dir = c.database.data_dir.clone();
+        c.notify.resolve_paths(&dir);
+        assert_eq!(
+            c.notify.webhook_secret_file.as_deref(),
+            Some(Path::new("/srv/vigil/webhook-secret"))
+        );
+        assert!(!format!("{c:?}").contains("a-secret"), "never printed");
+        let err = ServerConfig::load(None, |k| {
+            (k == "VIGIL_WEBHOOK_SECRET").then(|| "short".into())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("16 bytes"), "{err}");
+        let c = ServerConfig::from_toml("[notify]\nsse_buffer = 64\nwebhook_timeout_ms = 500\n")
+            .unwrap();
+        assert_eq!(c.notify.sse_buffer, 64);
+        assert_eq!(c.notify.webhook_timeout_ms, 500);
     }
 
     #[test]

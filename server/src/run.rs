@@ -23,6 +23,7 @@ use crate::ingest::writer::{CrashAfterCommit, WriterSettings};
 use crate::ingest::{BrokerAddress, DeviceDirectory, FrameSink, IngestError, IngestStats, NoSink};
 use crate::registry::cache::RegistryCache;
 use crate::registry::Registry;
+use crate::notify::live::LiveHub;
 use crate::store::{self, SharedStore, StoreError};
 
 /// What the other parts of the server plug into ingest.
@@ -67,6 +68,8 @@ pub struct Ready {
     pub registry_service: Registry,
     /// Where the HTTP API listens, when it is served.
     pub api: Option<std::net::SocketAddr>,
+    /// The live events served at `GET /api/v1/events`.
+    pub live: LiveHub,
 }
 
 /// Why the server stopped.
@@ -97,6 +100,11 @@ pub async fn run_with(
     attachments: Attachments,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    let mut config = config;
+    // Files of [notify] left unset go to the data directory, as finally configured.
+    let data_dir = config.database.data_dir.clone();
+    config.notify.resolve_paths(&data_dir);
+    let live = LiveHub::new(config.notify.sse_buffer);
     let store = store::open(&config.database).await?;
     tracing::info!(backend = store.backend().name(), "store open");
     let registry = RegistryCache::load(crate::registry::open(&config.database).await?).await?;
@@ -133,6 +141,7 @@ pub async fn run_with(
                 registry_service.clone(),
                 Arc::clone(&store),
                 api_config.clone(),
+                live.clone(),
                 stopped(stop_rx.clone()),
             )
             .await?,
@@ -147,6 +156,7 @@ pub async fn run_with(
             registry: Arc::clone(&registry),
             registry_service,
             api: api.as_ref().map(|a| a.address),
+            live: live.clone(),
         });
     }
     let refresh = registry.spawn_refresh(config.registry.refresh_every(), stopped(stop_rx.clone()));

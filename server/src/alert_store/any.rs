@@ -58,7 +58,9 @@ pub async fn open(config: &DatabaseConfig) -> Result<AnyAlertStore> {
             let pg: tokio_postgres::Config = url
                 .parse()
                 .map_err(|e: tokio_postgres::Error| AlertStoreError::PoolSetup(e.to_string()))?;
-            Ok(PgAlertStore::connect(pg, config.pool_size.max(2)).await?.into())
+            Ok(PgAlertStore::connect(pg, config.pool_size.max(2))
+                .await?
+                .into())
         }
         None => {
             std::fs::create_dir_all(&config.data_dir).map_err(|e| {

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use super::store_telemetry::StoreTelemetry;
 use super::{serve, ApiConfig, AppState, Clock, SystemClock};
 use crate::auth::{bootstrap_admin, AdminBootstrap, PasswordHashing};
+use crate::notify::live::LiveHub;
 use crate::registry::Registry;
 use crate::run::RunError;
 use crate::store::SharedStore;
@@ -24,12 +25,13 @@ pub struct ApiHandle {
 }
 
 /// Creates the initial admin when `VIGIL_ADMIN_USER` and `VIGIL_ADMIN_PASSWORD` say so, binds
-/// `config.listen` and serves `registry` (opened by the caller, see [`crate::registry::open`])
-/// and the telemetry of `store` until `shutdown`.
+/// `config.listen` and serves `registry` (opened by the caller, see [`crate::registry::open`]),
+/// the telemetry of `store` and `live` (the live events) until `shutdown`.
 pub async fn start(
     registry: Registry,
     store: SharedStore,
     config: ApiConfig,
+    live: LiveHub,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ApiHandle, RunError> {
     let hashing = PasswordHashing::production();
@@ -61,7 +63,8 @@ pub async fn start(
         config,
         clock,
         hashing,
-    );
+    )
+    .with_live(live);
     let task = tokio::spawn(async move {
         if let Err(e) = serve(listener, state, shutdown).await {
             tracing::error!(error = %e, "HTTP API stopped");
