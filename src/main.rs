@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench_cmd;
+mod detection_eval;
 mod fall_check;
 mod gateway_cmd;
 mod server_cmd;
