@@ -16,6 +16,8 @@ pub struct ServerConfig {
     pub database: DatabaseConfig,
     pub ingest: IngestConfig,
     pub retention: RetentionConfig,
+    /// The registry cache (`[registry]`).
+    pub registry: RegistryConfig,
     /// The HTTP API (`[api]`). Absent: the library serves no HTTP; `vigil server` always
     /// serves it, with [`ApiConfig::default`] when the file has no `[api]` table.
     pub api: Option<crate::http::ApiConfig>,
@@ -91,6 +93,27 @@ pub struct RetentionConfig {
     pub raw_readings_days: u32,
     /// How often the retention job runs, in seconds.
     pub check_interval_s: u64,
+}
+
+/// How the server's in-memory copy of the registry follows the database.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Seconds between re-reads of the registry, so writes by another server instance show
+    /// up (writes through this server's API show up at once).
+    pub refresh_s: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self { refresh_s: 5 }
+    }
+}
+
+impl RegistryConfig {
+    pub fn refresh_every(&self) -> Duration {
+        Duration::from_secs(self.refresh_s)
+    }
 }
 
 impl Default for BrokerConfig {
@@ -326,6 +349,9 @@ impl ServerConfig {
         if self.ingest.max_batch_readings == 0 {
             return invalid("ingest.max_batch_readings", "must be at least 1");
         }
+        if self.registry.refresh_s == 0 {
+            return invalid("registry.refresh_s", "must be at least 1");
+        }
         if self.retention.check_interval_s == 0 {
             return invalid("retention.check_interval_s", "must be at least 1");
         }
@@ -350,6 +376,16 @@ mod tests {
         assert_eq!(c.broker.url, None);
         assert_eq!(c.database.url, None);
         assert_eq!(c.broker.embedded.port, 1883);
+        assert_eq!(c.registry.refresh_s, 5);
+    }
+
+    #[test]
+    fn registry_refresh_is_read_from_the_file_and_must_be_positive() {
+        let c = ServerConfig::from_toml("[registry]\nrefresh_s = 30\n").unwrap();
+        assert_eq!(c.registry.refresh_every(), Duration::from_secs(30));
+        let c = ServerConfig::from_toml("[registry]\nrefresh_s = 0\n").unwrap();
+        let err = c.validate().unwrap_err();
+        assert!(err.to_string().starts_with("registry.refresh_s"), "{err}");
     }
 
     #[test]

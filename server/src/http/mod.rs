@@ -7,10 +7,15 @@
 //!   bound, until the caller's shutdown future completes.
 //! - `error`: the one error type; `extract`: body, query, path and session extractors.
 //! - `session_routes`: login, logout, who am I, users. `registry_routes`: CRUD, import, on
-//!   duty. `telemetry_routes` over the [`TelemetryQueries`] trait. `ops`: health, readiness,
-//!   metrics. `events_routes`: the live events (Server-Sent Events) of a
+//!   duty. `telemetry_routes` over the [`TelemetryQueries`] trait. `alert_routes`: alert
+//!   listing, detail, KPIs and "away until" (schemas of the alert JSON in `alert_schema`).
+//!   `events_routes`: the live events (Server-Sent Events) of a
 //!   [`LiveHub`](crate::notify::live::LiveHub) attached with [`AppState::with_live`].
+//!   `ops`: health, readiness, metrics.
 
+mod alert_query;
+mod alert_routes;
+mod alert_schema;
 mod error;
 mod events_routes;
 mod extract;
@@ -40,6 +45,7 @@ pub use extract::SESSION_COOKIE;
 pub use ops::metrics_handle;
 pub use telemetry::TelemetryQueries;
 
+use crate::alert_store::AnyAlertStore;
 use crate::auth::{LoginLimiter, LoginRateLimit, PasswordHashing};
 use crate::notify::live::LiveHub;
 use crate::registry::Registry;
@@ -111,15 +117,20 @@ impl Clock for SystemClock {
     }
 }
 
+// Design: `Clone` so that the `with_*` builders can add optional parts to a state that is
+// already shared (`Arc::unwrap_or_clone`); the limiter is shared by every copy.
+#[derive(Clone)]
 struct Inner {
     registry: Registry,
     telemetry: Arc<dyn TelemetryQueries>,
     config: ApiConfig,
     clock: Arc<dyn Clock>,
     hashing: PasswordHashing,
-    limiter: Mutex<LoginLimiter>,
+    limiter: Arc<Mutex<LoginLimiter>>,
     /// Set once by [`AppState::with_live`].
     live: OnceLock<LiveHub>,
+    /// The alert store; without one the alert endpoints answer 503.
+    alerts: Option<AnyAlertStore>,
 }
 
 /// Everything the handlers share.
@@ -145,9 +156,22 @@ impl AppState {
             config,
             clock,
             hashing,
-            limiter: Mutex::new(limiter),
+            limiter: Arc::new(Mutex::new(limiter)),
             live: OnceLock::new(),
+            alerts: None,
         }))
+    }
+
+    /// Serves the alert endpoints (`/alerts`, `/kpis`) from `store`.
+    pub fn with_alerts(self, store: AnyAlertStore) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.0);
+        inner.alerts = Some(store);
+        Self(Arc::new(inner))
+    }
+
+    /// The alert store, when the server has one.
+    pub fn alerts(&self) -> Option<&AnyAlertStore> {
+        self.0.alerts.as_ref()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -225,7 +249,8 @@ fn api_v1(max_import_bytes: usize) -> (Router<AppState>, utoipa::openapi::OpenAp
             session_routes::routes()
                 .merge(registry_routes::routes(max_import_bytes))
                 .merge(telemetry_routes::routes())
-                .merge(events_routes::routes()),
+                .merge(events_routes::routes())
+                .merge(alert_routes::routes()),
         )
         .split_for_parts()
 }
