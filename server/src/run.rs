@@ -21,9 +21,9 @@ use crate::ingest::decode::DecodeLimits;
 use crate::ingest::mqtt::{run_ingest, IngestParts, MqttSettings};
 use crate::ingest::writer::{CrashAfterCommit, WriterSettings};
 use crate::ingest::{BrokerAddress, DeviceDirectory, FrameSink, IngestError, IngestStats, NoSink};
+use crate::notify::live::LiveHub;
 use crate::registry::cache::RegistryCache;
 use crate::registry::Registry;
-use crate::notify::live::LiveHub;
 use crate::store::{self, SharedStore, StoreError};
 
 /// What the other parts of the server plug into ingest.
