@@ -351,3 +351,84 @@ async fn the_openapi_document_describes_the_event_stream() {
     assert!(get.is_object(), "documented");
     assert!(get["responses"]["200"]["content"]["text/event-stream"].is_object());
 }
+
+#[tokio::test]
+async fn vigil_server_serves_the_live_hub_it_hands_out_and_stops_with_a_stream_open() {
+    use vigil_server::auth::{create_user, NewUser, PasswordHashing, SiteScope};
+    use vigil_server::config::ServerConfig;
+    use vigil_server::http::server::REGISTRY_FILE;
+    use vigil_server::registry::SqliteRegistry;
+    use vigil_server::run::{run_with, Attachments};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::default();
+    config.broker.embedded.port = 0;
+    config.database.data_dir = dir.path().to_owned();
+    config.api = Some(vigil_server::http::ApiConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    });
+    config.notify.sse_buffer = 8;
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(run_with(
+        config,
+        Attachments {
+            ready: Some(ready_tx),
+            ..Default::default()
+        },
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let ready = tokio::time::timeout(GUARD, ready_rx)
+        .await
+        .expect("ready in time")
+        .expect("server starts");
+    let api = ready.api.expect("the API is served");
+    let registry = SqliteRegistry::open(&dir.path().join(REGISTRY_FILE)).unwrap();
+    create_user(
+        &registry,
+        &PasswordHashing::insecure_fast_for_tests(),
+        NewUser {
+            username: "duty".into(),
+            password: PASSWORD.into(),
+            role: Role::Admin,
+            scope: SiteScope::All,
+        },
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let login: Value = serde_json::from_slice(
+        &client
+            .post(format!("http://{api}/api/v1/login"))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"username": "duty", "password": PASSWORD}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let token = login["token"].as_str().expect("logged in").to_owned();
+    let response = client
+        .get(format!("http://{api}/api/v1/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let mut events = Events::new(response);
+    ready.live.publish_alert(&alert("home-a", 42));
+    assert_eq!(alert_ids(&[events.next().await]), vec![("1".into(), 42)]);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(GUARD, server)
+        .await
+        .expect("the server stops in time with a stream open")
+        .unwrap()
+        .unwrap();
+}

@@ -338,6 +338,7 @@ async fn run(
     };
     if let Some(saved) = saved {
         d.queue = WebhookQueue::restore(settings.retry.clone(), saved.queue, now());
+        d.queue.rekey(&settings.secret);
         d.notifications = saved.notifications.into_iter().collect();
         if d.queue.pending() > 0 {
             tracing::info!(

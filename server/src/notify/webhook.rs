@@ -311,6 +311,14 @@ impl WebhookQueue {
         q
     }
 
+    /// Signs every pending delivery with `secret` from now on (a restart with a new secret
+    /// resumes the saved deliveries under it).
+    pub fn rekey(&mut self, secret: &WebhookSecret) {
+        for d in self.pending.values_mut() {
+            d.endpoint.secret = secret.clone();
+        }
+    }
+
     pub fn snapshot(&self) -> WebhookSnapshot {
         WebhookSnapshot {
             next_id: self.next_id,

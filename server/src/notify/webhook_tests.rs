@@ -270,6 +270,27 @@ fn a_delivery_in_flight_at_a_restart_is_sent_again_and_late_responses_are_ignore
 }
 
 #[test]
+fn restored_deliveries_are_signed_with_the_secret_given_after_the_restart() {
+    let mut q = WebhookQueue::new(RetrySchedule::default());
+    q.enqueue(endpoint("a"), "e", "{}".into(), t(0));
+    let mut q = WebhookQueue::restore(RetrySchedule::default(), q.snapshot(), t(1));
+    let new = WebhookSecret::new(b"a-newer-secret-of-16-bytes".to_vec()).unwrap();
+    q.rekey(&new);
+    let req = q.poll_transmit(t(1)).unwrap();
+    let (_, sig) = req
+        .headers
+        .iter()
+        .find(|(k, _)| *k == SIGNATURE_HEADER)
+        .unwrap();
+    let tolerance = std::time::Duration::from_secs(60);
+    assert_eq!(
+        verify(&new, sig, req.body.as_bytes(), t(1), tolerance),
+        Ok(())
+    );
+    assert!(verify(&secret(), sig, req.body.as_bytes(), t(1), tolerance).is_err());
+}
+
+#[test]
 fn weak_secrets_and_non_http_urls_are_refused() {
     assert_eq!(
         WebhookSecret::new(b"short".to_vec()),
