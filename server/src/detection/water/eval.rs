@@ -423,3 +423,44 @@ fn render_rows(out: &mut String, results: &[RuleSetResult]) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(minutes: Vec<(i64, f64)>) -> MinuteSeries {
+        MinuteSeries {
+            household: "test".into(),
+            timezone: chrono_tz::Europe::Rome,
+            minutes,
+        }
+    }
+
+    #[test]
+    fn the_bound_is_the_time_to_the_recorded_next_flow() {
+        // Flow at minute 0 and minute 90; emergencies at minutes 0, 1 and 91.
+        let s = series(
+            (0..120)
+                .map(|m| (m * 60, if m == 0 || m == 90 { 0.1 } else { 0.0 }))
+                .collect(),
+        );
+        assert_eq!(
+            next_use_bound(&s, &[0, 1, 91]),
+            vec![Some(0.0), Some(89.0 / 60.0), None]
+        );
+    }
+
+    #[test]
+    fn a_population_pools_alerts_over_all_months_and_every_emergency() {
+        let one = series((0..3 * 1440).map(|m| (m * 60, 0.0)).collect());
+        let rules = vec![("fixed 12 h".to_owned(), WaterRules::fixed_only(12))];
+        let single = evaluate_rule_sets(&one, 5, rules.clone());
+        let pooled = evaluate_population("two", &[one.clone(), one], 5, &rules);
+        let (a, p) = (&single.results[0], &pooled.results[0]);
+        assert!(a.raised > 0);
+        assert_eq!(p.raised, 2 * a.raised);
+        assert_eq!(p.delays_hours.len(), 2 * a.delays_hours.len());
+        assert!((p.false_per_month - a.false_per_month).abs() < 1e-9);
+        assert_eq!(pooled.emergencies, 2 * single.emergencies);
+    }
+}
