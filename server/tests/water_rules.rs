@@ -4,7 +4,7 @@ mod water_support;
 
 use std::sync::Arc;
 
-use chrono::{Datelike, Duration};
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use chrono_tz::{America, Europe, Tz};
 use vigil_server::alerts::{AlertKind, Severity};
 use vigil_server::detection::water::{WaterAction, WaterDetector, WaterInputError, WaterRules};
@@ -376,7 +376,9 @@ fn routine_days(home: &mut Household, days: u32) {
 
 #[test]
 fn unusual_silence_stays_quiet_until_it_has_enough_history() {
-    for (days_of_history, raised) in [(10, false), (20, true)] {
+    // `min_history_days` is 14, but with 14 comparable days and none dry the smoothed share is
+    // 1/16 = 0.0625, not below 0.06: the rule first speaks with 15 days (1/17 ≈ 0.059).
+    for (days_of_history, raised) in [(10, false), (14, false), (15, true), (20, true)] {
         let mut home = Household::new(WaterRules::default(), ROME, local(ROME, 2024, 5, 1, 0, 0));
         routine_days(&mut home, days_of_history);
         let day = home.clock;
@@ -528,4 +530,191 @@ fn a_rebuilt_detector_continues_exactly_like_one_that_never_stopped() {
         assert_eq!(got, expected, "restart at {restart}");
         assert_eq!(rebuilt.history(), never_stopped.history());
     }
+}
+
+/// Lives from the clock until `until`: 3 L at every half hour of the local minutes of the day for
+/// which `active` holds, nothing otherwise.
+fn live_until(home: &mut Household, until: DateTime<Utc>, active: impl Fn(u32) -> bool) {
+    while home.clock < until {
+        let local = home.clock.with_timezone(&home.tz);
+        let minute_of_day = local.hour() * 60 + local.minute();
+        let litres = if active(minute_of_day) && minute_of_day % 30 == 0 {
+            3.0
+        } else {
+            0.0
+        };
+        home.minute(litres);
+    }
+}
+
+fn awake_7_to_22(minute_of_day: u32) -> bool {
+    (7 * 60..22 * 60).contains(&minute_of_day)
+}
+
+#[test]
+fn unusual_silence_fires_exactly_when_the_dry_share_falls_below_the_threshold() {
+    // 28 days of history: up 07:00–22:00 with a use every half hour; on the first `dry_days` of
+    // them (too early for the rule to speak) the resident was out 11:45–18:00. Today the last use
+    // is at 11:30, so the silence starts 11:45.
+    // With no dry day the share is 1/30 < 0.06: noticed 2 h later (13:45). With one dry day it is
+    // 2/30 ≈ 0.067 until the silence outlasts that outing (18:15); a threshold of exactly 2/30 is
+    // not "below"; one just above it is.
+    let cases = [
+        (0, 0.06, local(ROME, 2024, 5, 29, 13, 45)),
+        (1, 0.06, local(ROME, 2024, 5, 29, 18, 15)),
+        (1, 2.0 / 30.0, local(ROME, 2024, 5, 29, 18, 15)),
+        (1, 2.0 / 30.0 + 1e-9, local(ROME, 2024, 5, 29, 13, 45)),
+        (2, 0.10, local(ROME, 2024, 5, 29, 18, 15)),
+        (2, 0.10 + 1e-9, local(ROME, 2024, 5, 29, 13, 45)),
+    ];
+    for (dry_days, max_dry_share, expected) in cases {
+        let mut rules = WaterRules::default();
+        rules.unusual_silence.max_dry_share = max_dry_share;
+        let mut home = Household::new(rules, ROME, local(ROME, 2024, 5, 1, 0, 0));
+        for day in 1..=28u32 {
+            let out = day <= dry_days;
+            live_until(&mut home, local(ROME, 2024, 5, day + 1, 0, 0), |m| {
+                awake_7_to_22(m) && !(out && (12 * 60..18 * 60).contains(&m))
+            });
+        }
+        live_until(&mut home, local(ROME, 2024, 5, 29, 11, 45), awake_7_to_22);
+        home.quiet_until(local(ROME, 2024, 5, 29, 21, 0));
+        assert_eq!(
+            home.raised(AlertKind::WaterUnusualSilence),
+            vec![expected],
+            "{dry_days} dry days, threshold {max_dry_share}"
+        );
+    }
+}
+
+/// A night owl: up from 10:00 until 04:00 the next morning.
+fn night_owl(minute_of_day: u32) -> bool {
+    !(4 * 60..10 * 60).contains(&minute_of_day)
+}
+
+#[test]
+fn unusual_silence_is_judged_across_midnight_and_the_dst_changes_in_real_time() {
+    // The night owl's last use is at 23:00 (or 00:00), so the silence starts 23:15 (00:15); it
+    // is noticed after 2 h of real time: across midnight, and on the DST nights at the local time
+    // two real hours later (Europe/Rome: spring forward 2024-03-31 02:00 → 03:00, fall back
+    // 2024-10-27 03:00 → 02:00).
+    // (history from, last use, expected raise)
+    let cases = [
+        (
+            local(ROME, 2024, 5, 1, 0, 0),
+            local(ROME, 2024, 5, 20, 23, 0),
+            local(ROME, 2024, 5, 21, 1, 15),
+        ),
+        (
+            local(ROME, 2024, 3, 10, 0, 0),
+            local(ROME, 2024, 3, 31, 0, 0),
+            local(ROME, 2024, 3, 31, 3, 15),
+        ),
+        (
+            local(ROME, 2024, 10, 6, 0, 0),
+            local(ROME, 2024, 10, 27, 0, 0),
+            // 00:15 CEST + 2 h = 02:15 CEST, the first of the two 02:15s.
+            local(ROME, 2024, 10, 27, 2, 15),
+        ),
+    ];
+    for (from, last_use, expected) in cases {
+        let mut home = Household::new(WaterRules::default(), ROME, from);
+        live_until(&mut home, last_use + Duration::minutes(1), night_owl);
+        home.quiet_until(last_use + Duration::hours(6));
+        assert_eq!(
+            home.raised(AlertKind::WaterUnusualSilence),
+            vec![expected],
+            "last use {last_use}"
+        );
+        assert_eq!(expected - last_use, Duration::minutes(135), "real time");
+    }
+}
+
+#[test]
+fn away_holds_back_unusual_silence_and_its_clock_restarts_when_the_resident_is_back() {
+    let mut home = Household::new(WaterRules::default(), ROME, local(ROME, 2024, 5, 1, 0, 0));
+    routine_days(&mut home, 20);
+    live_until(&mut home, local(ROME, 2024, 5, 21, 7, 1), awake_7_to_22);
+    let back = local(ROME, 2024, 5, 21, 12, 0);
+    home.detector.set_away_until(Some(back));
+    home.quiet_until(local(ROME, 2024, 5, 21, 16, 0));
+    let suppressed: Vec<_> = home
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            WaterAction::Suppressed {
+                kind,
+                at,
+                away_until,
+            } => Some((*kind, *at, *away_until)),
+            _ => None,
+        })
+        .collect();
+    // Without the away period it would have raised at 09:15; it is noted once, not every slot.
+    assert_eq!(
+        suppressed,
+        vec![(
+            AlertKind::WaterUnusualSilence,
+            local(ROME, 2024, 5, 21, 9, 15),
+            back
+        )]
+    );
+    let raises: Vec<_> = home
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            WaterAction::Raise {
+                kind,
+                at,
+                suppressed_while_away_until,
+                ..
+            } => Some((*kind, *at, *suppressed_while_away_until)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        raises,
+        vec![(
+            AlertKind::WaterUnusualSilence,
+            back + Duration::hours(2),
+            Some(back)
+        )]
+    );
+}
+
+#[test]
+fn late_and_duplicate_readings_in_a_silence_do_not_move_the_unusual_silence_alert() {
+    let mut home = Household::new(WaterRules::default(), ROME, local(ROME, 2024, 5, 1, 0, 0));
+    routine_days(&mut home, 20);
+    live_until(&mut home, local(ROME, 2024, 5, 21, 7, 1), awake_7_to_22);
+    home.quiet_until(local(ROME, 2024, 5, 21, 8, 0));
+    let last = home.clock - Duration::minutes(1);
+    // A repeated minute (with use) and a late one: rejected, the silence goes on.
+    for (minute, expected) in [
+        (
+            last,
+            WaterInputError::DuplicateReading { minute: last, last },
+        ),
+        (
+            last - Duration::minutes(30),
+            WaterInputError::LateReading {
+                minute: last - Duration::minutes(30),
+                last,
+            },
+        ),
+    ] {
+        assert_eq!(
+            home.detector
+                .handle_reading(minute, 5.0, home.clock)
+                .expect_err("rejected"),
+            expected
+        );
+    }
+    home.quiet_until(local(ROME, 2024, 5, 21, 12, 0));
+    assert_eq!(
+        home.raised(AlertKind::WaterUnusualSilence),
+        vec![local(ROME, 2024, 5, 21, 9, 15)]
+    );
+    let stats = home.detector.stats();
+    assert_eq!((stats.duplicate, stats.late), (1, 1));
 }

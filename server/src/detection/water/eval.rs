@@ -58,6 +58,10 @@ pub struct SeriesReport {
     /// minute) for more than 3 h: a rule noticing those emergencies within 3 h necessarily also
     /// alerts on the recorded, normal life.
     pub share_quiet_3h_after_start: f64,
+    /// Median over the emergencies of the hours from the start to the recorded life's next minute
+    /// with any flow: no rule that raises no false alert on this series can be faster (see
+    /// [`next_use_bound`]).
+    pub zero_false_alert_bound_hours: Option<f64>,
     pub results: Vec<RuleSetResult>,
 }
 
@@ -69,7 +73,19 @@ pub fn compared_rule_sets() -> Vec<(String, WaterRules)> {
         ("fixed < 10 L in 24 h".into(), WaterRules::fixed_only(24)),
         ("default, max_dry_share 0.10".into(), with_dry_share(0.10)),
         ("default, max_dry_share 0.15".into(), with_dry_share(0.15)),
+        (
+            "default without the 24 h backstop".into(),
+            without_backstop(),
+        ),
     ]
+}
+
+/// The default rules without the fixed 24 h backstop: what the adaptive rules alone do, and what
+/// the backstop costs in false alerts (every silence of a day or more, mostly stays away).
+fn without_backstop() -> WaterRules {
+    let mut rules = WaterRules::default();
+    rules.no_use_severe.enabled = false;
+    rules
 }
 
 /// The default rules with a more eager unusual-silence rule: the trade-off rows of the report.
@@ -225,6 +241,103 @@ pub fn evaluate_rule_sets(
         days_with_data: series.minutes.len() as f64 / 1440.0,
         emergencies: emergencies.len(),
         share_quiet_3h_after_start: share_quiet_after(series, &emergencies, 3 * 3600),
+        zero_false_alert_bound_hours: median(next_use_bound(series, &emergencies)),
+        results,
+    }
+}
+
+/// For each emergency, the hours from its start to the first later minute of the recorded life
+/// with any flow (`None` when the record has none).
+///
+/// Up to that minute the emergency's input and the recorded life's are the same (zero use), so
+/// a causal rule that raises in the emergency before it raises in the recorded life too: a false
+/// alert. Whatever a rule does, if it raises no false alert its delay is at least this bound.
+pub fn next_use_bound(series: &MinuteSeries, emergencies: &[usize]) -> Vec<Option<f64>> {
+    emergencies
+        .iter()
+        .map(|&start| {
+            let t0 = series.minutes[start].0;
+            series.minutes[start..]
+                .iter()
+                .find(|(_, litres)| *litres > 0.0)
+                .map(|(t, _)| (t - t0) as f64 / 3600.0)
+        })
+        .collect()
+}
+
+fn median(delays: Vec<Option<f64>>) -> Option<f64> {
+    RuleSetResult {
+        name: String::new(),
+        raised: 0,
+        raised_by_kind: Vec::new(),
+        false_per_month: 0.0,
+        delays_hours: delays,
+    }
+    .delay_quantile(0.5)
+}
+
+/// Figures pooled over several households: alerts over all their months, delays of all their
+/// emergencies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PopulationReport {
+    pub population: String,
+    pub households: usize,
+    pub days_with_data: f64,
+    pub emergencies: usize,
+    pub zero_false_alert_bound_hours: Option<f64>,
+    pub results: Vec<RuleSetResult>,
+}
+
+/// Evaluates the given configurations on every household and pools the figures per configuration.
+pub fn evaluate_population(
+    population: &str,
+    households: &[MinuteSeries],
+    seed: u64,
+    rule_sets: &[(String, WaterRules)],
+) -> PopulationReport {
+    let mut results: Vec<RuleSetResult> = rule_sets
+        .iter()
+        .map(|(name, _)| RuleSetResult {
+            name: name.clone(),
+            raised: 0,
+            raised_by_kind: Vec::new(),
+            false_per_month: 0.0,
+            delays_hours: Vec::new(),
+        })
+        .collect();
+    let mut days = 0.0;
+    let mut emergencies = 0;
+    let mut bound = Vec::new();
+    for series in households {
+        let starts = emergency_starts(series, seed);
+        days += series.minutes.len() as f64 / 1440.0;
+        emergencies += starts.len();
+        bound.extend(next_use_bound(series, &starts));
+        for (pooled, (name, rules)) in results.iter_mut().zip(rule_sets) {
+            let one = evaluate(series, name, rules.clone(), &starts);
+            pooled.raised += one.raised;
+            for (kind, n) in one.raised_by_kind {
+                match pooled.raised_by_kind.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, total)) => *total += n,
+                    None => pooled.raised_by_kind.push((kind, n)),
+                }
+            }
+            pooled.delays_hours.extend(one.delays_hours);
+        }
+    }
+    for pooled in &mut results {
+        pooled.false_per_month = if days > 0.0 {
+            pooled.raised as f64 / (days / DAYS_PER_MONTH)
+        } else {
+            0.0
+        };
+    }
+    PopulationReport {
+        population: population.to_owned(),
+        households: households.len(),
+        days_with_data: days,
+        emergencies,
+        zero_false_alert_bound_hours: median(bound),
         results,
     }
 }
@@ -257,19 +370,42 @@ fn hours(value: Option<f64>) -> String {
     }
 }
 
+const TABLE_HEAD: &str = "| rules | alerts raised | false alerts / household-month | median delay | p90 delay | not noticed in 48 h | raised by rule |\n\
+     |---|---|---|---|---|---|---|\n";
+
 /// The report as a Markdown table, as recorded in `docs/detection.md`.
 pub fn render(report: &SeriesReport) -> String {
     let mut out = format!(
         "{}: {:.1} days with data, {} emergencies (one per day, 08:00–20:00 local); \
-         after {:.0} % of the emergency starts the recorded life had no use for more than 3 h\n\n\
-         | rules | alerts raised | false alerts / household-month | median delay | p90 delay | not noticed in 48 h | raised by rule |\n\
-         |---|---|---|---|---|---|---|\n",
+         after {:.0} % of the emergency starts the recorded life had no use for more than 3 h; \
+         a rule without false alerts cannot notice sooner than a median {}\n\n{TABLE_HEAD}",
         report.household,
         report.days_with_data,
         report.emergencies,
-        report.share_quiet_3h_after_start * 100.0
+        report.share_quiet_3h_after_start * 100.0,
+        hours(report.zero_false_alert_bound_hours),
     );
-    for r in &report.results {
+    render_rows(&mut out, &report.results);
+    out
+}
+
+/// A population's pooled figures as a Markdown table.
+pub fn render_population(report: &PopulationReport) -> String {
+    let mut out = format!(
+        "{} ({} households, {:.0} days, {} emergencies; pooled): a rule without false alerts \
+         cannot notice sooner than a median {}\n\n{TABLE_HEAD}",
+        report.population,
+        report.households,
+        report.days_with_data,
+        report.emergencies,
+        hours(report.zero_false_alert_bound_hours),
+    );
+    render_rows(&mut out, &report.results);
+    out
+}
+
+fn render_rows(out: &mut String, results: &[RuleSetResult]) {
+    for r in results {
         let kinds: Vec<String> = r
             .raised_by_kind
             .iter()
@@ -286,5 +422,45 @@ pub fn render(report: &SeriesReport) -> String {
             kinds.join(", ")
         ));
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(minutes: Vec<(i64, f64)>) -> MinuteSeries {
+        MinuteSeries {
+            household: "test".into(),
+            timezone: chrono_tz::Europe::Rome,
+            minutes,
+        }
+    }
+
+    #[test]
+    fn the_bound_is_the_time_to_the_recorded_next_flow() {
+        // Flow at minute 0 and minute 90; emergencies at minutes 0, 1 and 91.
+        let s = series(
+            (0..120)
+                .map(|m| (m * 60, if m == 0 || m == 90 { 0.1 } else { 0.0 }))
+                .collect(),
+        );
+        assert_eq!(
+            next_use_bound(&s, &[0, 1, 91]),
+            vec![Some(0.0), Some(89.0 / 60.0), None]
+        );
+    }
+
+    #[test]
+    fn a_population_pools_alerts_over_all_months_and_every_emergency() {
+        let one = series((0..3 * 1440).map(|m| (m * 60, 0.0)).collect());
+        let rules = vec![("fixed 12 h".to_owned(), WaterRules::fixed_only(12))];
+        let single = evaluate_rule_sets(&one, 5, rules.clone());
+        let pooled = evaluate_population("two", &[one.clone(), one], 5, &rules);
+        let (a, p) = (&single.results[0], &pooled.results[0]);
+        assert!(a.raised > 0);
+        assert_eq!(p.raised, 2 * a.raised);
+        assert_eq!(p.delays_hours.len(), 2 * a.delays_hours.len());
+        assert!((p.false_per_month - a.false_per_month).abs() < 1e-9);
+        assert_eq!(pooled.emergencies, 2 * single.emergencies);
+    }
 }
