@@ -427,3 +427,61 @@ fn api_config_takes_defaults_for_missing_keys_and_refuses_unknown_ones() {
     assert_eq!(c.max_body_bytes, ApiConfig::default().max_body_bytes);
     assert!(serde_json::from_value::<ApiConfig>(json!({"listen_addr": "0.0.0.0:1"})).is_err());
 }
+
+#[tokio::test]
+async fn escalation_policies_are_read_by_every_role_and_written_by_admins() {
+    let app = TestApp::new(Backend::Sqlite, "policies").await;
+    let t = admin(&app).await;
+    app.call(
+        Method::POST,
+        "/api/v1/sites",
+        Some(&t),
+        Some(site_json("site-a")),
+    )
+    .await;
+    let policy = json!({"id": "telecare", "name": "Telecare", "min_severity": "major",
+        "tiers": [{"targets": [{"type": "role", "id": "nurse_lead"}], "ack_deadline_s": 60}]});
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/escalation_policies",
+            Some(&t),
+            Some(policy.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    app.add_user("mgr", Role::Manager, Some(&["site-a"])).await;
+    let m = app.login("mgr").await;
+    let r = app
+        .call(
+            Method::GET,
+            "/api/v1/escalation_policies/telecare",
+            Some(&m),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, policy);
+    let r = app
+        .call(
+            Method::DELETE,
+            "/api/v1/escalation_policies/telecare",
+            Some(&m),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let mut bad = policy.clone();
+    bad["id"] = json!("p2");
+    bad["tiers"][0]["ack_deadline_s"] = json!(0);
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/escalation_policies",
+            Some(&t),
+            Some(bad),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("tiers[0].ack_deadline_s"), "{}", r.text);
+}

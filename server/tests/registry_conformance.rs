@@ -8,7 +8,8 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use vigil_server::registry::import::{parse_csv, ImportRow};
 use vigil_server::registry::{
-    Device, EntityKind, Registry, RegistryError, Resident, Responder, Shift, Site, SiteFilter,
+    Device, EntityKind, EscalationPolicy, Registry, RegistryError, Resident, Responder, Shift,
+    Site, SiteFilter,
 };
 
 fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
@@ -559,6 +560,183 @@ both_backends!(
             bad,
             [(4, Some("responder_id".to_owned()))],
             "n2 does not cover site-b"
+        );
+        db.cleanup().await;
+    }
+);
+
+fn policy_json(id: &str, responder: &str) -> Value {
+    json!({"id": id, "name": format!("Policy {id}"), "min_severity": "major",
+        "tiers": [
+            {"targets": [{"type": "role", "id": "on_duty_caregiver"}], "ack_deadline_s": 60},
+            {"targets": [{"type": "responder", "id": responder}, {"type": "emergency_contact"}],
+             "ack_deadline_s": 300}]})
+}
+
+both_backends!(
+    escalation_policies_round_trip_and_sites_refer_to_them,
+    |b, tag| async move {
+        let db = TestDb::open(b, tag).await;
+        let reg = db.registry();
+        seed(&reg).await;
+        reg.create(
+            &SiteFilter::All,
+            from::<Responder>(responder_json("n1", &["site-a"])),
+        )
+        .await
+        .unwrap();
+        let p: EscalationPolicy = from(policy_json("telecare", "n1"));
+        reg.create(&SiteFilter::All, p.clone()).await.unwrap();
+        // District-wide: a manager scoped to one site reads it.
+        let got: EscalationPolicy = reg.get(&only(&["site-b"]), "telecare").await.unwrap();
+        assert_eq!(got, p);
+        let page = reg
+            .list::<EscalationPolicy>(&only(&["site-b"]), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.items, vec![p.clone()]);
+        let mut changed = p.clone();
+        changed.tiers[0].ack_deadline_s = 45;
+        reg.update(&SiteFilter::All, "telecare", changed.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            reg.get::<EscalationPolicy>(&SiteFilter::All, "telecare")
+                .await
+                .unwrap(),
+            changed
+        );
+        // A site names a policy that exists, or the field is invalid.
+        let mut site: Site = from(site_json("site-c"));
+        site.escalation_policy = Some("nope".into());
+        let err = reg
+            .create(&SiteFilter::All, site.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(field_of(err), "escalation_policy");
+        site.escalation_policy = Some("telecare".into());
+        reg.create(&SiteFilter::All, site).await.unwrap();
+        reg.delete::<EscalationPolicy>(&SiteFilter::All, "telecare")
+            .await
+            .unwrap();
+        assert!(matches!(
+            reg.get::<EscalationPolicy>(&SiteFilter::All, "telecare")
+                .await,
+            Err(RegistryError::NotFound { .. })
+        ));
+        db.cleanup().await;
+    }
+);
+
+both_backends!(
+    invalid_escalation_policies_name_the_field,
+    |b, tag| async move {
+        let db = TestDb::open(b, tag).await;
+        let reg = db.registry();
+        seed(&reg).await;
+        let bad = |edit: &dyn Fn(&mut Value)| {
+            let mut v = policy_json("p1", "n1");
+            edit(&mut v);
+            from::<EscalationPolicy>(v)
+        };
+        let cases: Vec<(Value, &str)> = vec![
+            (json!([]), "tiers"),
+            (
+                json!([{"targets": [], "ack_deadline_s": 60}]),
+                "tiers[0].targets",
+            ),
+            (
+                json!([{"targets": [{"type": "emergency_contact"}], "ack_deadline_s": 0}]),
+                "tiers[0].ack_deadline_s",
+            ),
+            (
+                json!([{"targets": [{"type": "emergency_contact"}], "ack_deadline_s": 86401}]),
+                "tiers[0].ack_deadline_s",
+            ),
+            (
+                json!([{"targets": [{"type": "emergency_contact"}, {"type": "emergency_contact"}],
+                    "ack_deadline_s": 60}]),
+                "tiers[0].targets[1]",
+            ),
+        ];
+        for (tiers, field) in cases {
+            let p = bad(&|v: &mut Value| v["tiers"] = tiers.clone());
+            let err = reg.create(&SiteFilter::All, p).await.unwrap_err();
+            assert_eq!(field_of(err), field, "tiers {tiers}");
+        }
+        // The responder a tier names must exist.
+        let err = reg
+            .create(
+                &SiteFilter::All,
+                from::<EscalationPolicy>(policy_json("p1", "ghost")),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(field_of(err), "tiers[1].targets[0]");
+        // A kind's chain names its own fields.
+        let p = bad(&|v: &mut Value| {
+            v["by_kind"] = json!({"water_no_use": {"tiers": []}});
+        });
+        let err = reg.create(&SiteFilter::All, p).await.unwrap_err();
+        assert_eq!(field_of(err), "by_kind.water_no_use.tiers");
+        // Role names are checked when read.
+        let mut v = policy_json("p1", "n1");
+        v["tiers"][0]["targets"][0]["id"] = json!("Nurse Lead");
+        assert!(serde_json::from_value::<EscalationPolicy>(v).is_err());
+        db.cleanup().await;
+    }
+);
+
+both_backends!(
+    policies_import_as_json_before_the_sites_naming_them,
+    |b, tag| async move {
+        let db = TestDb::open(b, tag).await;
+        let reg = db.registry();
+        let mut site = site_json("site-p");
+        site["escalation_policy"] = json!("night");
+        let policy = json!({"id": "night", "name": "Night", "min_severity": "critical",
+            "tiers": [{"targets": [{"type": "role", "id": "district_duty_operator"}],
+                       "ack_deadline_s": 120}]});
+        let rows = vigil_server::registry::import::parse_json(
+            serde_json::to_vec(&json!({"sites": [site], "escalation_policies": [policy]}))
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap();
+        let report = reg
+            .import(&SiteFilter::All, rows, Vec::new(), false)
+            .await
+            .unwrap();
+        assert!(report.errors.is_empty(), "{report:?}");
+        assert_eq!(report.imported, 2);
+        let stored: Site = reg.get(&SiteFilter::All, "site-p").await.unwrap();
+        assert_eq!(stored.escalation_policy.as_deref(), Some("night"));
+        // CSV has no room for tiers.
+        let mut errors = Vec::new();
+        assert!(parse_csv(EntityKind::EscalationPolicy, b"id,name\n", &mut errors).is_err());
+        // A shift may carry a roster role; a bad one is refused when read.
+        reg.create(
+            &SiteFilter::All,
+            from::<Responder>(responder_json("op1", &["site-p"])),
+        )
+        .await
+        .unwrap();
+        let shift: Shift = from(
+            json!({"id": "sh1", "site_id": "site-p", "responder_id": "op1",
+            "role": "district_duty_operator",
+            "schedule": {"type": "weekly", "days": ["Mon"], "start": "08:00", "end": "20:00"}}),
+        );
+        reg.create(&SiteFilter::All, shift.clone()).await.unwrap();
+        let got: Shift = reg.get(&SiteFilter::All, "sh1").await.unwrap();
+        assert_eq!(
+            got.role.as_ref().map(|r| r.as_str()),
+            Some("district_duty_operator")
+        );
+        assert!(
+            serde_json::from_value::<Shift>(json!({"id": "sh2", "site_id": "site-p",
+            "responder_id": "op1", "role": "Boss",
+            "schedule": {"type": "weekly", "days": ["Mon"], "start": "08:00", "end": "20:00"}}))
+            .is_err()
         );
         db.cleanup().await;
     }

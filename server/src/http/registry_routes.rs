@@ -20,8 +20,8 @@ use crate::registry::import::{
     parse_csv, parse_json as parse_import_json, ImportReport, ImportRow,
 };
 use crate::registry::{
-    Device, Entity, EntityKind, Gateway, Page, Resident, Responder, Shift, ShiftId, Site,
-    SiteFilter,
+    Device, Entity, EntityKind, EscalationPolicy, Gateway, Page, PolicyId, Resident, Responder,
+    Shift, ShiftId, Site, SiteFilter,
 };
 
 /// Default page size of list endpoints.
@@ -49,7 +49,8 @@ fn require(p: &Principal, action: Action) -> Result<(), ApiError> {
 
 fn write_action<E: Entity>() -> Action {
     match E::KIND {
-        EntityKind::Site => Action::WriteSites,
+        // Sites and the district-wide escalation policies: administrators only.
+        EntityKind::EscalationPolicy | EntityKind::Site => Action::WriteSites,
         EntityKind::Resident
         | EntityKind::Responder
         | EntityKind::Device
@@ -295,6 +296,20 @@ entity_routes!(
     delete_shift
 );
 
+entity_routes!(
+    EscalationPolicy,
+    PolicyId,
+    EscalationPolicyPage,
+    "escalation policies",
+    "/escalation_policies",
+    "/escalation_policies/{id}",
+    list_escalation_policies,
+    create_escalation_policy,
+    get_escalation_policy,
+    update_escalation_policy,
+    delete_escalation_policy
+);
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -352,7 +367,10 @@ async fn run_import(
     dry_run: bool,
 ) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
     require(p, Action::ImportRegistry)?;
-    if rows.iter().any(|r| r.kind == EntityKind::Site) {
+    if rows
+        .iter()
+        .any(|r| matches!(r.kind, EntityKind::Site | EntityKind::EscalationPolicy))
+    {
         require(p, Action::WriteSites)?;
     }
     let report = state
@@ -381,7 +399,7 @@ fn format_error(e: crate::registry::import::ImportFormatError) -> ApiError {
 /// (`application/json`, an array of entities). All rows or none; with `dry_run`, only the
 /// report.
 #[utoipa::path(post, path = "/import/{kind}", tag = "import",
-    params(("kind" = String, Path, description = "sites, residents, responders, devices, gateways or shifts"), ImportQuery),
+    params(("kind" = String, Path, description = "sites, residents, responders, devices, gateways or shifts (escalation_policies: JSON only)"), ImportQuery),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportReport), (status = 422, description = "bad rows; nothing imported", body = ImportReport),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -477,6 +495,12 @@ pub(super) fn routes(max_import_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(get_responder, update_responder, delete_responder))
         .routes(routes!(list_shifts, create_shift))
         .routes(routes!(get_shift, update_shift, delete_shift))
+        .routes(routes!(list_escalation_policies, create_escalation_policy))
+        .routes(routes!(
+            get_escalation_policy,
+            update_escalation_policy,
+            delete_escalation_policy
+        ))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(import_kind))

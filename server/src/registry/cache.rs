@@ -32,12 +32,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{
-    default_roster_role, ChangeHook, ContactChannel, Device, Entity, Gateway, PageRequest,
-    Registry, RegistryStore, Resident, Responder, Shift, Site, SiteFilter, StoreError,
+    default_roster_role, ChangeHook, ContactChannel, Device, Entity, EscalationPolicy, Gateway,
+    PageRequest, Registry, RegistryStore, Resident, Responder, Shift, Site, SiteFilter, StoreError,
     DISTRICT_ROLE_PREFIX,
 };
 use crate::alerts::{Subject, Timestamp};
-use crate::escalation::{EscalationPolicy, RoleName, RosterLookup, SiteEscalation};
+use crate::escalation::{self, RoleName, RosterLookup, SiteEscalation};
 use crate::ids::{DeviceId, GatewayId, ResidentId, ResponderId, SiteId};
 use crate::ingest::DeviceDirectory;
 
@@ -56,6 +56,7 @@ pub struct RegistryContents {
     pub gateways: Vec<Gateway>,
     pub responders: Vec<Responder>,
     pub shifts: Vec<Shift>,
+    pub policies: Vec<EscalationPolicy>,
 }
 
 /// A shift with what the roster lookup needs resolved once per view.
@@ -91,6 +92,10 @@ pub struct RegistryView {
     contacts: BTreeMap<ResponderId, ContactEntry>,
     /// Resident → the synthetic ids of their emergency contacts, in the resident's order.
     contacts_of: BTreeMap<ResidentId, Vec<ResponderId>>,
+    /// Escalation policies by id.
+    policies: BTreeMap<String, EscalationPolicy>,
+    /// Each site's resolved escalation, for sites naming a policy the registry holds.
+    escalations: BTreeMap<SiteId, SiteEscalation>,
     /// Sites naming an escalation policy the registry does not hold.
     dangling_policies: BTreeMap<SiteId, String>,
 }
@@ -179,9 +184,31 @@ impl RegistryView {
                     .push(rostered);
             }
         }
+        let mut converted: BTreeMap<String, SiteEscalation> = BTreeMap::new();
+        for p in contents.policies {
+            match p.to_site_escalation() {
+                Ok(e) => {
+                    converted.insert(p.id.to_string(), e);
+                }
+                // Validated on every write; a stored one failing is a bug or a manual edit.
+                Err(e) => {
+                    metrics::counter!("vigil_registry_undecodable_total").increment(1);
+                    tracing::error!(policy = %p.id, error = %e,
+                        "stored escalation policy is invalid; sites naming it use the default");
+                }
+            }
+            v.policies.insert(p.id.to_string(), p);
+        }
         for s in v.sites.values() {
             if let Some(policy) = &s.escalation_policy {
-                v.dangling_policies.insert(s.id.clone(), policy.clone());
+                match converted.get(policy) {
+                    Some(e) => {
+                        v.escalations.insert(s.id.clone(), e.clone());
+                    }
+                    None => {
+                        v.dangling_policies.insert(s.id.clone(), policy.clone());
+                    }
+                }
             }
         }
         v
@@ -238,14 +265,22 @@ impl RegistryView {
     }
 
     /// The escalation of `site`'s alerts: the policy the site names, or
-    /// [`EscalationPolicy::telecare_default`] when it names none, names one the registry does
-    /// not hold (also counted: `vigil_registry_policy_fallbacks_total`), or the site is
-    /// unknown.
+    /// [`escalation::EscalationPolicy::telecare_default`] when it names none, names one the
+    /// registry does not hold (also counted: `vigil_registry_policy_fallbacks_total`), or the
+    /// site is unknown.
     pub fn escalation(&self, site: &SiteId) -> SiteEscalation {
+        if let Some(e) = self.escalations.get(site) {
+            return e.clone();
+        }
         if self.dangling_policies.contains_key(site) {
             metrics::counter!("vigil_registry_policy_fallbacks_total").increment(1);
         }
-        EscalationPolicy::telecare_default().into()
+        escalation::EscalationPolicy::telecare_default().into()
+    }
+
+    /// An escalation policy as stored.
+    pub fn escalation_policy(&self, id: &str) -> Option<&EscalationPolicy> {
+        self.policies.get(id)
     }
 
     /// Sites naming an escalation policy the registry does not hold, with that name.
@@ -392,6 +427,7 @@ async fn read_all(store: &dyn RegistryStore) -> Result<RegistryContents, StoreEr
         gateways: read_kind(store).await?,
         responders: read_kind(store).await?,
         shifts: read_kind(store).await?,
+        policies: read_kind(store).await?,
     })
 }
 

@@ -103,6 +103,7 @@ fn contents() -> RegistryContents {
                 "23:59:59",
             ),
         ],
+        policies: vec![],
     }
 }
 
@@ -205,7 +206,7 @@ fn a_site_without_a_policy_or_with_a_missing_one_escalates_by_the_telecare_defau
     let mut c = contents();
     c.sites[1].escalation_policy = Some("gone".into());
     let v = RegistryView::new(c, 1);
-    let default = SiteEscalation::from(EscalationPolicy::telecare_default());
+    let default = SiteEscalation::from(escalation::EscalationPolicy::telecare_default());
     assert_eq!(v.escalation(&sid("care-1")), default);
     assert_eq!(v.escalation(&sid("care-2")), default);
     assert_eq!(
@@ -429,4 +430,41 @@ async fn a_large_registry_loads_across_pages() {
     assert_eq!(report.imported, n, "{report:?}");
     let cache = RegistryCache::load(store).await.unwrap();
     assert_eq!(cache.view().devices().count(), n);
+}
+
+fn policy(v: serde_json::Value) -> EscalationPolicy {
+    from(v)
+}
+
+#[test]
+fn a_site_naming_a_stored_policy_escalates_by_it_with_its_kind_chains() {
+    let mut c = contents();
+    c.sites[0].escalation_policy = Some("jingan".into());
+    c.policies = vec![policy(json!({
+        "id": "jingan", "name": "Jing'an", "min_severity": "minor",
+        "tiers": [
+            {"targets": [{"type": "role", "id": "on_duty_caregiver"}], "ack_deadline_s": 30},
+            {"targets": [{"type": "responder", "id": "day-nurse"}, {"type": "emergency_contact"}],
+             "ack_deadline_s": 90}],
+        "by_kind": {"water_no_use": {"tiers": [
+            {"targets": [{"type": "emergency_contact"}], "ack_deadline_s": 600}]}}
+    }))];
+    let v = RegistryView::new(c, 1);
+    let e = v.escalation(&sid("care-1"));
+    assert_eq!(e.default.tiers().len(), 2);
+    assert_eq!(e.default.tiers()[0].ack_deadline, Duration::from_secs(30));
+    assert!(e.default.escalates(crate::alerts::Severity::Minor));
+    let water = e.for_kind(crate::alerts::AlertKind::WaterNoUse);
+    assert_eq!(water.tiers().len(), 1);
+    assert!(
+        water.escalates(crate::alerts::Severity::Minor),
+        "the chain inherits the policy's min_severity"
+    );
+    assert_eq!(
+        v.escalation(&sid("care-2")),
+        SiteEscalation::from(escalation::EscalationPolicy::telecare_default()),
+        "a site naming no policy"
+    );
+    assert_eq!(v.dangling_policies().count(), 0);
+    assert!(v.escalation_policy("jingan").is_some());
 }

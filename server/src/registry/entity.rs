@@ -4,6 +4,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::model::{Device, FieldError, Gateway, Resident, Responder, Shift, Site};
+use super::policy::EscalationPolicy;
 use super::store::{EntityKind, Record, StoreError};
 
 /// A reference from one entity to another, to be checked before writing.
@@ -52,6 +53,7 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
 pub fn doc_sites(kind: EntityKind, id: &str, doc: &serde_json::Value) -> Vec<String> {
     let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
     match kind {
+        EntityKind::EscalationPolicy => Vec::new(),
         EntityKind::Site => vec![id.to_owned()],
         EntityKind::Responder => doc["site_ids"]
             .as_array()
@@ -88,7 +90,45 @@ impl Entity for Site {
         Site::validate(self)
     }
     fn refs(&self) -> Vec<Ref> {
+        self.escalation_policy
+            .iter()
+            .map(|p| Ref {
+                field: "escalation_policy".into(),
+                kind: EntityKind::EscalationPolicy,
+                id: p.clone(),
+                must_belong_to: None,
+            })
+            .collect()
+    }
+}
+
+impl Entity for EscalationPolicy {
+    const KIND: EntityKind = EntityKind::EscalationPolicy;
+    /// A policy belongs to no site, so there is nothing to change.
+    const SITE_MAY_CHANGE: bool = true;
+    fn id_str(&self) -> &str {
+        self.id.as_str()
+    }
+    /// None: policies are district-wide (readable by every role, written by admins).
+    fn sites(&self) -> Vec<String> {
         Vec::new()
+    }
+    fn site_field() -> &'static str {
+        "id"
+    }
+    fn validate(&self) -> Result<(), FieldError> {
+        EscalationPolicy::validate(self)
+    }
+    fn refs(&self) -> Vec<Ref> {
+        self.responder_targets()
+            .into_iter()
+            .map(|(field, r)| Ref {
+                field,
+                kind: EntityKind::Responder,
+                id: r.to_string(),
+                must_belong_to: None,
+            })
+            .collect()
     }
 }
 

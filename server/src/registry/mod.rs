@@ -13,6 +13,7 @@ mod id_serde;
 pub mod import;
 pub mod model;
 mod open;
+mod policy;
 pub mod postgres;
 pub mod roster;
 pub mod sqlite;
@@ -27,6 +28,7 @@ pub use entity::{doc_sites, Entity, Ref};
 pub use id_serde::serialize as id_text;
 pub use model::*;
 pub use open::{open, REGISTRY_FILE};
+pub use policy::{EscalationPolicy, PolicyChain, PolicyId, PolicyTier, MAX_ACK_DEADLINE_S};
 pub use postgres::PostgresRegistry;
 pub use sqlite::SqliteRegistry;
 pub use store::{EntityKind, PageRequest, Record, RegistryStore, SiteFilter, StoreError};
@@ -152,7 +154,8 @@ impl Registry {
                 return Err(missing().into());
             };
             let sites = doc_sites(r.kind, &r.id, &doc);
-            if !sites.iter().any(|s| filter.allows(s)) {
+            // No sites: district-wide (an escalation policy), visible to everyone.
+            if !sites.is_empty() && !sites.iter().any(|s| filter.allows(s)) {
                 return Err(missing().into());
             }
             if let Some(site) = &r.must_belong_to {
@@ -208,7 +211,9 @@ impl Registry {
         };
         let doc = self.store.get(E::KIND, id).await?.ok_or_else(not_found)?;
         let e: E = decode(doc)?;
-        if e.sites().iter().any(|s| filter.allows(s)) {
+        let sites = e.sites();
+        // No sites: district-wide (an escalation policy), visible to everyone.
+        if sites.is_empty() || sites.iter().any(|s| filter.allows(s)) {
             Ok(e)
         } else {
             Err(not_found())

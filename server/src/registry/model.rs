@@ -75,7 +75,7 @@ impl fmt::Debug for ShiftId {
     }
 }
 
-fn text(field: &str, value: &str, required: bool) -> Result<(), FieldError> {
+pub(super) fn text(field: &str, value: &str, required: bool) -> Result<(), FieldError> {
     if required && value.trim().is_empty() {
         return Err(FieldError::new(field, "must not be empty"));
     }
@@ -329,6 +329,12 @@ pub struct Responder {
 
 impl Responder {
     pub fn validate(&self) -> Result<(), FieldError> {
+        if self.id.as_str().starts_with("ec.") {
+            return Err(FieldError::new(
+                "id",
+                "ids starting with `ec.` are reserved for residents' emergency contacts",
+            ));
+        }
         text("name", &self.name, true)?;
         list_len("channels", &self.channels)?;
         for (i, ch) in self.channels.iter().enumerate() {

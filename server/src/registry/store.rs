@@ -14,6 +14,8 @@ use crate::auth::{Session, StoredUser};
 /// The kinds of registry entity, in the order an import inserts them (dependencies first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EntityKind {
+    /// District-wide: belongs to no site; sites refer to it.
+    EscalationPolicy,
     Site,
     Resident,
     Responder,
@@ -23,7 +25,8 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 6] = [
+    pub const ALL: [EntityKind; 7] = [
+        Self::EscalationPolicy,
         Self::Site,
         Self::Resident,
         Self::Responder,
@@ -35,6 +38,7 @@ impl EntityKind {
     /// The table, also the plural used in URLs and import files.
     pub fn table(self) -> &'static str {
         match self {
+            Self::EscalationPolicy => "escalation_policies",
             Self::Site => "sites",
             Self::Resident => "residents",
             Self::Responder => "responders",
@@ -46,6 +50,7 @@ impl EntityKind {
 
     pub fn singular(self) -> &'static str {
         match self {
+            Self::EscalationPolicy => "escalation policy",
             Self::Site => "site",
             Self::Resident => "resident",
             Self::Responder => "responder",
@@ -79,7 +84,7 @@ impl Record {
     /// The key columns of the kind's table besides `id` and `doc`, in a fixed order.
     pub fn key_columns(kind: EntityKind) -> &'static [&'static str] {
         match kind {
-            EntityKind::Site | EntityKind::Responder => &[],
+            EntityKind::EscalationPolicy | EntityKind::Site | EntityKind::Responder => &[],
             EntityKind::Resident | EntityKind::Gateway => &["site_id"],
             EntityKind::Device => &["site_id", "resident_id"],
             EntityKind::Shift => &["site_id", "responder_id"],
@@ -89,7 +94,7 @@ impl Record {
     /// Values for [`Record::key_columns`], in the same order.
     pub fn key_values(&self) -> Vec<Option<&str>> {
         match self.kind {
-            EntityKind::Site | EntityKind::Responder => Vec::new(),
+            EntityKind::EscalationPolicy | EntityKind::Site | EntityKind::Responder => Vec::new(),
             EntityKind::Resident | EntityKind::Gateway => vec![self.site_column()],
             EntityKind::Device => vec![self.site_column(), self.resident_id.as_deref()],
             EntityKind::Shift => vec![self.site_column(), self.responder_id.as_deref()],
@@ -100,6 +105,8 @@ impl Record {
     /// (`IN (…)` in SQLite, `= ANY($n)` in PostgreSQL).
     pub fn scope_condition(kind: EntityKind, in_scope: &str) -> String {
         match kind {
+            // District-wide: visible whatever the sites (the placeholder stays bound).
+            EntityKind::EscalationPolicy => format!("(TRUE OR id {in_scope})"),
             EntityKind::Site => format!("id {in_scope}"),
             EntityKind::Responder => {
                 format!("id IN (SELECT responder_id FROM responder_sites WHERE site_id {in_scope})")
@@ -113,7 +120,7 @@ impl Record {
     /// The single site column of kinds that have one.
     pub fn site_column(&self) -> Option<&str> {
         match self.kind {
-            EntityKind::Site | EntityKind::Responder => None,
+            EntityKind::EscalationPolicy | EntityKind::Site | EntityKind::Responder => None,
             EntityKind::Resident | EntityKind::Device | EntityKind::Gateway | EntityKind::Shift => {
                 self.sites.first().map(String::as_str)
             }
