@@ -12,7 +12,11 @@ mod bench_cmd;
 mod fall_check;
 mod gateway_cmd;
 mod server_cmd;
+mod sim_api;
 mod sim_cmd;
+mod sim_load;
+mod sim_run;
+mod sim_system;
 mod user_cmd;
 mod water_check;
 
