@@ -192,7 +192,7 @@ impl ServerApi {
             .call(
                 Method::PUT,
                 &format!("/api/v1/residents/{resident}/away_until"),
-                Some(&json!({ "away_until": until })),
+                Some(&json!({ "until": until })),
             )
             .await?;
         if !a.ok() {
@@ -260,8 +260,19 @@ impl ServerApi {
 fn collect_escalations(v: &Value, out: &mut Vec<u64>) {
     match v {
         Value::Object(map) => {
-            let escalated = map.get("change").and_then(Value::as_str) == Some("escalated");
-            let tier = map.get("tier").and_then(Value::as_u64).unwrap_or(1);
+            // The change is either inline (`"change": "escalated", "tier": 1`) or, as the
+            // server's `AuditRecord` serialises it, nested (`"change": {"change": …}`).
+            let change = match map.get("change") {
+                Some(Value::Object(inner)) => Some(inner),
+                Some(Value::String(_)) => Some(map),
+                _ => None,
+            };
+            let escalated =
+                change.and_then(|c| c.get("change")).and_then(Value::as_str) == Some("escalated");
+            let tier = change
+                .and_then(|c| c.get("tier"))
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
             if escalated && tier >= 1 {
                 if let Some(at) = map.get("at").and_then(Value::as_u64) {
                     out.push(at);
@@ -298,10 +309,15 @@ mod tests {
                 {"change": "escalated", "tier": 0, "at": 1_000},
                 {"change": "escalated", "tier": 1, "at": 61_000},
                 {"change": "escalated", "tier": 2, "at": 121_000},
+            ],
+            "trail": [
+                {"at": 5_000, "change": {"change": "escalated", "tier": 0}},
+                {"at": 181_000, "change": {"change": "escalated", "tier": 3}},
             ]
         });
         let mut at = Vec::new();
         collect_escalations(&body, &mut at);
-        assert_eq!(at, [61_000, 121_000]);
+        at.sort_unstable();
+        assert_eq!(at, [61_000, 121_000, 181_000]);
     }
 }
