@@ -220,6 +220,17 @@ impl ServerApi {
                      the alert API, so no expectation can be checked"
                 );
             }
+            if a.status == StatusCode::SERVICE_UNAVAILABLE
+                && a.body["error"]["code"].as_str() == Some("not_configured")
+            {
+                bail!(
+                    "the server has no alert list (GET /api/v1/alerts: {}): no expectation can \
+                     be checked",
+                    a.body["error"]["message"]
+                        .as_str()
+                        .unwrap_or("not configured")
+                );
+            }
             if !a.ok() {
                 bail!("listing alerts: {} {}", a.status, a.body);
             }
