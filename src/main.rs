@@ -13,7 +13,11 @@ mod detection_eval;
 mod fall_check;
 mod gateway_cmd;
 mod server_cmd;
+mod sim_api;
 mod sim_cmd;
+mod sim_load;
+mod sim_run;
+mod sim_system;
 mod user_cmd;
 mod water_check;
 

@@ -279,7 +279,12 @@ impl FireNode {
     pub fn next_deadline(&self) -> Millis {
         let mut next = self.next_self_test;
         for c in &self.channels {
-            if c.condition && c.class != active_class(c.config.kind) {
+            // A sensor in trouble leaves it only with a new reading, never by a timer: a
+            // deadline for it would lie in the past and a sleeping board would spin.
+            if c.condition
+                && c.class != active_class(c.config.kind)
+                && c.class != SignalClass::Trouble
+            {
                 next = next.min(c.condition_since + u64::from(c.config.activate_after_ms));
             }
             if let Some(stuck) = c.config.stuck_after_ms {

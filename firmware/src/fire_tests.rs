@@ -208,3 +208,17 @@ fn more_sensors_than_a_node_serves_is_a_typed_error() {
         Some(TooManySensors { given: 9 })
     );
 }
+
+#[test]
+fn a_sensor_in_trouble_with_its_threshold_crossed_asks_for_no_past_wake_up() {
+    let mut n = node(&[SensorKind::Smoke]);
+    // Above the alarm threshold but outside the physical range: trouble, not alarm.
+    n.handle_reading(0, SensorReading::Value(20_000), 1_000)
+        .unwrap();
+    assert_eq!(n.class(0), Some(SignalClass::Trouble));
+    assert!(
+        n.next_deadline() > 1_000,
+        "a deadline in the past makes a board that sleeps until it spin: {}",
+        n.next_deadline()
+    );
+}

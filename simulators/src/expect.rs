@@ -54,6 +54,15 @@ impl ExpectationChecker {
         }
     }
 
+    /// The run stops at `end` (scenario time), before the scenario's own end: windows of
+    /// alerts that must not appear are judged up to `end` only (the table shows the
+    /// shortened window); expectations due later fail as undecided.
+    pub fn end_at(&mut self, end: Duration) {
+        for f in &mut self.forbidden {
+            f.until = f.until.min(end);
+        }
+    }
+
     /// Records an alert, or updates it when the same (kind, subject, raised_at) was seen.
     pub fn handle_alert(&mut self, alert: ObservedAlert) {
         match self.observed.iter_mut().find(|a| {

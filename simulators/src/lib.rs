@@ -9,6 +9,8 @@
 //! - [`incident`]: incidents and the alerts each must cause (ground truth).
 //! - [`scenario`]: scenario files (TOML), parsed and validated with line-and-field errors.
 //! - [`timeline`]: the runner's sans-IO core — a scenario as "at time t do X" actions.
+//! - [`board`]: firmware in the loop — boards running the real `vigil-firmware` logic on
+//!   simulated hardware, and the rack that connects them to a broker over TCP.
 //! - [`clock`]: real elapsed time ↔ scenario time (offset, acceleration).
 //! - [`expect`]: the expectation checker — observed alerts → pass/fail table, exit status.
 //! - [`load`]: load mode's core — many boards' numbered frame streams at a total rate.
@@ -17,6 +19,7 @@
 //!
 //! `docs/simulators.md` documents the scenario format and the commands.
 pub mod behaviour;
+pub mod board;
 pub mod calibration;
 mod civil;
 pub mod clock;

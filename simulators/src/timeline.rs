@@ -17,7 +17,9 @@ use vigil_protocol::{
     Heartbeat, MeterReading, SensorKind, SignalClass, UplinkBody,
 };
 
-use crate::behaviour::{simulate_household, Activity, HouseholdTrace, ResidentProfile, Weekday};
+use crate::behaviour::{
+    simulate_household, Activity, ActivitySpan, HouseholdTrace, ResidentProfile, Weekday,
+};
 use crate::facility::{background_report, fault_report, SMOKE_ALARM_VALUE};
 use crate::incident::{GroundTruth, IncidentKind, FALL_CANCEL_WINDOW, LOW_BATTERY_MV};
 use crate::scenario::{DeviceKind, ProfileChoice, Scenario, SiteKind, WallTime};
@@ -95,6 +97,9 @@ pub struct Timeline {
     queue: VecDeque<Scheduled>,
     truth: Vec<GroundTruth>,
     activities: BTreeMap<String, ResidentActivity>,
+    /// Each household meter's water, millilitres per minute from the start, incidents
+    /// included: what drives a simulated meter board's pulse input.
+    meter_series: BTreeMap<DeviceId, Vec<u32>>,
 }
 
 /// A household resident's simulated days; the scenario starts `offset_s` into them.
@@ -102,6 +107,26 @@ pub struct Timeline {
 struct ResidentActivity {
     offset_s: u32,
     trace: HouseholdTrace,
+}
+
+/// What one resident does over the run (incidents included), detached from the timeline so
+/// a simulated pendant can carry it.
+#[derive(Debug, Clone)]
+pub struct ActivityTrack {
+    offset_s: u32,
+    spans: Vec<ActivitySpan>,
+}
+
+impl ActivityTrack {
+    /// The activity at scenario time `at`.
+    pub fn at(&self, at: Duration) -> Option<Activity> {
+        let t = u32::try_from(u64::from(self.offset_s) + at.as_secs()).ok()?;
+        let i = self.spans.partition_point(|s| s.end_s <= t);
+        self.spans
+            .get(i)
+            .filter(|s| s.start_s <= t)
+            .map(|s| s.activity)
+    }
 }
 
 const FIRMWARE: &str = "sim-1.0.0";
@@ -115,6 +140,7 @@ impl Timeline {
             out: Vec::new(),
             activities: BTreeMap::new(),
             silent: BTreeMap::new(),
+            meter_series: BTreeMap::new(),
         };
         b.silences();
         b.meters(start);
@@ -123,6 +149,7 @@ impl Timeline {
         let Builder {
             mut out,
             activities,
+            meter_series,
             ..
         } = b;
         out.retain(|s| s.at <= scenario.duration);
@@ -136,7 +163,22 @@ impl Timeline {
                 .map(|i| i.ground_truth())
                 .collect(),
             activities,
+            meter_series,
         }
+    }
+
+    /// A household resident's activities over the run, for a pendant's accelerometer.
+    pub fn activity_track(&self, resident: &str) -> Option<ActivityTrack> {
+        let r = self.activities.get(resident)?;
+        Some(ActivityTrack {
+            offset_s: r.offset_s,
+            spans: r.trace.activity.clone(),
+        })
+    }
+
+    /// A household meter's water, millilitres per minute from the scenario's start.
+    pub fn water_per_minute(&self, meter: &DeviceId) -> Option<&[u32]> {
+        self.meter_series.get(meter).map(Vec::as_slice)
     }
 
     /// What a household resident is doing at `at` (scenario time), incidents included: the
@@ -171,6 +213,22 @@ impl Timeline {
     }
 }
 
+/// The battery of `device` at `at` (scenario time): its starting level, or running down
+/// linearly through a `battery_dying` incident, crossing the low threshold half-way.
+pub fn battery_mv_at(scenario: &Scenario, device: &DeviceId, at: Duration) -> u16 {
+    let start = scenario.device(device).map_or(3_000, |d| d.battery_mv);
+    for i in &scenario.incidents {
+        if let IncidentKind::BatteryDying { device: d, over } = &i.kind {
+            if d == device && at >= i.at && !over.is_zero() {
+                let frac = ((at - i.at).as_secs_f64() / over.as_secs_f64()).min(1.0);
+                let drop = f64::from(start.saturating_sub(LOW_BATTERY_MV)) * 2.0 * frac;
+                return (f64::from(start) - drop).max(0.0) as u16;
+            }
+        }
+    }
+    start
+}
+
 struct Builder<'s> {
     scenario: &'s Scenario,
     cadence: Cadence,
@@ -178,6 +236,7 @@ struct Builder<'s> {
     activities: BTreeMap<String, ResidentActivity>,
     /// Per device, `[from, until)` windows in which it sends nothing.
     silent: BTreeMap<DeviceId, Vec<(Duration, Duration)>>,
+    meter_series: BTreeMap<DeviceId, Vec<u32>>,
 }
 
 impl Builder<'_> {
@@ -234,20 +293,8 @@ impl Builder<'_> {
         }
     }
 
-    /// The battery of `device` at `at`: full, or running down through an incident.
     fn battery_mv(&self, device: &DeviceId, at: Duration) -> u16 {
-        let start = self.scenario.device(device).map_or(3_000, |d| d.battery_mv);
-        for i in &self.scenario.incidents {
-            if let IncidentKind::BatteryDying { device: d, over } = &i.kind {
-                if d == device && at >= i.at && !over.is_zero() {
-                    // Linear, crossing the low threshold half-way through.
-                    let frac = ((at - i.at).as_secs_f64() / over.as_secs_f64()).min(1.0);
-                    let drop = f64::from(start.saturating_sub(LOW_BATTERY_MV)) * 2.0 * frac;
-                    return (f64::from(start) - drop).max(0.0) as u16;
-                }
-            }
-        }
-        start
+        battery_mv_at(self.scenario, device, at)
     }
 
     /// Household meters: the residents' water, changed by the incidents, reported in slots.
@@ -297,6 +344,7 @@ impl Builder<'_> {
             }
             self.meter_incidents(&meter.id, &mut series);
             self.meter_reports(&meter.id, &series);
+            self.meter_series.insert(meter.id.clone(), series);
         }
     }
 

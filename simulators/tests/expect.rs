@@ -268,3 +268,30 @@ mod examples {
         });
     }
 }
+
+#[test]
+fn a_run_stopped_early_judges_forbidden_windows_up_to_its_end_and_shows_it() {
+    let s = vigil_sim::scenario::Scenario::parse(
+        r#"
+name = "early"
+duration = "4h"
+[[site]]
+id = "h"
+kind = "household"
+gateway = "g"
+[[resident]]
+id = "r"
+site = "h"
+[[expect_not]]
+alert = "call"
+subject = "resident:r"
+"#,
+        "early.toml",
+    )
+    .unwrap();
+    let mut c = vigil_sim::expect::ExpectationChecker::new(&s);
+    c.end_at(std::time::Duration::from_secs(600));
+    let report = c.finish(std::time::Duration::from_secs(600));
+    assert!(report.passed(), "{report}");
+    assert!(report.to_string().contains("in 0s..10m"), "{report}");
+}

@@ -147,7 +147,17 @@ pub struct MqttClient<const N: usize, const B: usize = MAX_FRAME_BYTES> {
     retries_in_a_row: u32,
     jitter: Jitter,
     counters: MqttCounters,
+    /// The board's secret for the gateway's login (user name = device id), if it has one.
+    login_secret: Vec<u8, MAX_LOGIN_SECRET>,
 }
+
+/// Longest login secret a board keeps, in bytes.
+pub const MAX_LOGIN_SECRET: usize = 64;
+
+/// A login secret longer than [`MAX_LOGIN_SECRET`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a login secret of {0} bytes; at most {MAX_LOGIN_SECRET} are kept")]
+pub struct SecretTooLong(pub usize);
 
 impl<const N: usize, const B: usize> MqttClient<N, B> {
     /// A client for `device_id` in boot `boot_id`; it asks for its first connection at `now`.
@@ -181,7 +191,15 @@ impl<const N: usize, const B: usize> MqttClient<N, B> {
             retries_in_a_row: 0,
             jitter: Jitter(jitter_seed | 1),
             counters: MqttCounters::default(),
+            login_secret: Vec::new(),
         }
+    }
+
+    /// Logs in with user name = device id and this secret from the next CONNECT on, as the
+    /// gateway's broker requires of provisioned boards (`docs/gateway.md`). Empty: no login.
+    pub fn set_login_secret(&mut self, secret: &[u8]) -> Result<(), SecretTooLong> {
+        self.login_secret = Vec::from_slice(secret).map_err(|_| SecretTooLong(secret.len()))?;
+        Ok(())
     }
 
     pub fn state(&self) -> SessionState {

@@ -597,3 +597,40 @@ mod robustness {
         }
     }
 }
+
+#[test]
+fn with_a_login_secret_connect_carries_the_device_id_as_user_and_the_secret() {
+    let mut c = client();
+    assert_eq!(
+        c.set_login_secret(&[b's'; MAX_LOGIN_SECRET + 1]),
+        Err(SecretTooLong(MAX_LOGIN_SECRET + 1))
+    );
+    c.set_login_secret(b"board secret").unwrap();
+    c.handle_timeout(0);
+    assert_eq!(c.poll_event(), Some(MqttEvent::OpenTransport));
+    c.handle_transport_open(0);
+    let raw = c.transmit_buffer().to_vec();
+    match decode_slice(&raw) {
+        Ok(Some(Packet::Connect(connect))) => {
+            assert_eq!(connect.client_id, "p-1");
+            assert_eq!(connect.username, Some("p-1"));
+            assert_eq!(connect.password, Some(&b"board secret"[..]));
+        }
+        other => panic!("expected CONNECT, found {other:?}"),
+    }
+}
+
+#[test]
+fn without_a_login_secret_connect_carries_no_credentials() {
+    let mut c = client();
+    c.handle_timeout(0);
+    c.poll_event();
+    c.handle_transport_open(0);
+    let raw = c.transmit_buffer().to_vec();
+    match decode_slice(&raw) {
+        Ok(Some(Packet::Connect(connect))) => {
+            assert_eq!((connect.username, connect.password), (None, None));
+        }
+        other => panic!("expected CONNECT, found {other:?}"),
+    }
+}

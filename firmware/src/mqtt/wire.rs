@@ -69,8 +69,8 @@ impl<const N: usize, const B: usize> MqttClient<N, B> {
                     qos: QoS::AtLeastOnce,
                     retain: true,
                 }),
-                username: None,
-                password: None,
+                username: (!self.login_secret.is_empty()).then(|| self.device_id.as_str()),
+                password: (!self.login_secret.is_empty()).then_some(&self.login_secret[..]),
             }),
         )
     }

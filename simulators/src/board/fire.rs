@@ -1,0 +1,100 @@
+//! The fire node: the firmware's [`FireNode`] with one sensor whose readings follow the
+//! room's state (quiet background, smoke, a broken head, a pressure drop).
+
+use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use vigil_firmware::fire::{ChannelConfig, FireNode, SensorReading, TooManySensors};
+use vigil_firmware::frame::FrameStamper;
+use vigil_protocol::{SensorKind, UplinkFrame, ZoneId};
+
+use crate::facility::{background_value, SMOKE_ALARM_VALUE};
+
+/// How often the node reads its sensor, ms (an alarm must leave within 10 s, GB 26875.1).
+const SAMPLE_EVERY_MS: u64 = 2_000;
+/// How often the node reports every sensor as a self-test (its sign of life), ms.
+pub const SELF_TEST_EVERY_MS: u64 = 3_600_000;
+
+/// What the sensor's surroundings do from a moment on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SensorCondition {
+    /// Smoke in the room: the chamber reads well above the alarm threshold.
+    Smoke,
+    /// The sensor head is broken or disconnected.
+    Fault,
+    /// A pressure sensor reads this (kPa).
+    Pressure(i32),
+}
+
+/// A fire node's logic and sensor; times are scenario milliseconds.
+pub struct FireBoard {
+    node: FireNode,
+    kind: SensorKind,
+    boot_at: u64,
+    next_sample: u64,
+    /// `(from, condition)` in time order.
+    conditions: Vec<(u64, SensorCondition)>,
+    rng: ChaCha8Rng,
+}
+
+impl FireBoard {
+    pub fn boot(
+        stamper: FrameStamper,
+        kind: SensorKind,
+        zone: ZoneId,
+        mut conditions: Vec<(u64, SensorCondition)>,
+        seed: u64,
+        boot_at: u64,
+    ) -> Result<Self, TooManySensors> {
+        conditions.sort_by_key(|c| c.0);
+        let node = FireNode::new(
+            stamper,
+            &[ChannelConfig::standard(kind, zone)],
+            SELF_TEST_EVERY_MS,
+            0,
+        )?;
+        Ok(Self {
+            node,
+            kind,
+            boot_at,
+            next_sample: boot_at,
+            conditions,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        })
+    }
+
+    fn reading(&mut self, t: u64) -> SensorReading {
+        let condition = self.conditions.iter().rev().find(|c| c.0 <= t).map(|c| c.1);
+        match condition {
+            // Smoke swirls: never the same value twice, so the stuck check stays quiet.
+            Some(SensorCondition::Smoke) => {
+                SensorReading::Value(SMOKE_ALARM_VALUE + self.rng.random_range(-40..=40))
+            }
+            Some(SensorCondition::Fault) => SensorReading::Disconnected,
+            Some(SensorCondition::Pressure(kpa)) => {
+                SensorReading::Value(kpa + self.rng.random_range(-3..=3))
+            }
+            None => SensorReading::Value(background_value(self.kind, &mut self.rng)),
+        }
+    }
+
+    pub fn next_event(&self) -> u64 {
+        let firmware = self.node.next_deadline().saturating_add(self.boot_at);
+        firmware.min(self.next_sample)
+    }
+
+    pub fn step(&mut self, t: u64) {
+        let now = t.saturating_sub(self.boot_at);
+        if t >= self.next_sample {
+            let reading = self.reading(t);
+            // Channel 0 exists: the node was built with one sensor.
+            let _ = self.node.handle_reading(0, reading, now);
+            self.next_sample = t + SAMPLE_EVERY_MS;
+        }
+        self.node.handle_timeout(now);
+    }
+
+    pub fn poll_frame(&mut self) -> Option<UplinkFrame> {
+        self.node.poll_frame()
+    }
+}
