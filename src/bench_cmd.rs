@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use vigil_server::bench::{run_ingest_bench, BenchBackend, IngestBenchOptions};
+use vigil_server::bench_detection::{run_detection_bench, DetectionBenchOptions};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum BackendChoice {
@@ -79,4 +80,56 @@ fn bench(a: IngestArgs) -> anyhow::Result<()> {
         println!("  broker: {}", report.broker);
     }
     Ok(())
+}
+
+/// `vigil bench detection`: detector state per monitored subject and detection CPU per
+/// reading, next to the ingest path's CPU per reading, in one run.
+#[derive(Args, Debug)]
+pub struct DetectionArgs {
+    /// Households (each a resident with a water meter and a pendant).
+    #[arg(long, default_value_t = 100_000)]
+    subjects: u32,
+    /// Care facilities with fire nodes (default: one per thousand households).
+    #[arg(long)]
+    facilities: Option<u32>,
+    /// Fire nodes per facility.
+    #[arg(long, default_value_t = 40)]
+    fire_nodes: u32,
+    /// Hours of traffic to feed.
+    #[arg(long, default_value_t = 2)]
+    hours: u32,
+    /// Where the ingest phase's SQLite file goes (removed afterwards).
+    #[arg(long, default_value = "target/bench-detection")]
+    data_dir: std::path::PathBuf,
+}
+
+pub fn run_detection(a: DetectionArgs) -> ExitCode {
+    let options = DetectionBenchOptions {
+        subjects: a.subjects,
+        facilities: a.facilities,
+        fire_nodes_per_facility: a.fire_nodes,
+        hours: a.hours,
+        data_dir: a.data_dir,
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|rt| {
+            rt.block_on(run_detection_bench(
+                &options,
+                crate::heap_meter::thread_heap_bytes,
+            ))
+            .context("detection bench")
+        });
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vigil bench detection: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -12,6 +12,7 @@ mod bench_cmd;
 mod detection_eval;
 mod fall_check;
 mod gateway_cmd;
+mod heap_meter;
 mod server_cmd;
 mod sim_api;
 mod sim_cmd;
@@ -20,6 +21,11 @@ mod sim_run;
 mod sim_system;
 mod user_cmd;
 mod water_check;
+
+// Counts heap bytes per thread for `vigil bench detection` (one thread-local add per
+// allocation; see heap_meter.rs).
+#[global_allocator]
+static ALLOCATOR: heap_meter::CountingAllocator = heap_meter::CountingAllocator;
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +81,8 @@ enum BenchTarget {
     Gateway(gateway_cmd::BenchGatewayArgs),
     /// Server ingest: readings/s committed to the store, against a bare MQTT subscriber.
     Ingest(bench_cmd::IngestArgs),
+    /// Detection: detector state per subject and CPU per reading, against ingest's.
+    Detection(bench_cmd::DetectionArgs),
 }
 
 fn exit_with(result: anyhow::Result<()>) -> ExitCode {
@@ -106,6 +114,7 @@ fn main() -> ExitCode {
         Command::Bench { target } => match target {
             BenchTarget::Gateway(args) => exit_with(gateway_cmd::run_bench_gateway(args)),
             BenchTarget::Ingest(args) => bench_cmd::run(args),
+            BenchTarget::Detection(args) => bench_cmd::run_detection(args),
         },
         Command::User(args) => user_cmd::main(args),
         Command::WaterCheck { timezone } => water_check::check(&timezone),

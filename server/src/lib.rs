@@ -4,6 +4,7 @@ pub mod alert_store;
 pub mod alerts;
 pub mod auth;
 pub mod bench;
+pub mod bench_detection;
 pub mod broker;
 pub mod config;
 pub mod dedup;
