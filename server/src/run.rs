@@ -14,13 +14,19 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::oneshot;
 
+use crate::alert_store::{self, AlertStoreError, AnyAlertStore};
 use crate::broker::{self, BrokerError, EmbeddedBroker};
 use crate::config::ServerConfig;
+use crate::engine::mqtt::{run_engine_mqtt, EngineMqttSettings};
+use crate::engine::registry_source::RegistrySource;
+use crate::engine::{EngineHandle, EngineParts, EngineSettings, Outputs};
+use crate::escalation::EscalationPolicy;
 use crate::ingest::decode::DecodeLimits;
 use crate::ingest::mqtt::{run_ingest, IngestParts, MqttSettings};
 use crate::ingest::writer::{CrashAfterCommit, WriterSettings};
 use crate::ingest::{
-    AcceptAllDevices, BrokerAddress, DeviceDirectory, FrameSink, IngestError, IngestStats, NoSink,
+    AcceptAllDevices, BrokerAddress, DetectWithEngine, DeviceDirectory, FrameSink, IngestError,
+    IngestStats,
 };
 use crate::store::{self, SharedStore, StoreError};
 
@@ -28,7 +34,8 @@ use crate::store::{self, SharedStore, StoreError};
 pub struct Attachments {
     /// Which devices are accepted (the registry); default: all.
     pub directory: Arc<dyn DeviceDirectory>,
-    /// Where committed frames go (the detectors); default: nowhere.
+    /// Where committed frames go; default: the alert engine ([`DetectWithEngine`]). Any other
+    /// sink runs ingest without detection (tests, the ingest benchmark).
     pub sink: Arc<dyn FrameSink>,
     /// Live ingest totals.
     pub stats: Arc<IngestStats>,
@@ -42,7 +49,7 @@ impl Default for Attachments {
     fn default() -> Self {
         Self {
             directory: Arc::new(AcceptAllDevices),
-            sink: Arc::new(NoSink),
+            sink: Arc::new(DetectWithEngine),
             stats: Arc::new(IngestStats::default()),
             ready: None,
             crash_after_commit: None,
@@ -60,6 +67,10 @@ pub struct Ready {
     pub store: SharedStore,
     /// Where the HTTP API listens, when it is served.
     pub api: Option<std::net::SocketAddr>,
+    /// The alert store (alerts, audit trail, escalation queue).
+    pub alerts: AnyAlertStore,
+    /// The alert engine, unless another frame sink was attached.
+    pub engine: Option<EngineHandle>,
 }
 
 /// Why the server stopped.
@@ -75,6 +86,10 @@ pub enum RunError {
     Ingest(#[from] IngestError),
     #[error("{0}")]
     Api(String),
+    #[error("alert store: {0}")]
+    AlertStore(#[from] AlertStoreError),
+    #[error("alert engine: {0}")]
+    Engine(String),
 }
 
 /// Runs the server with nothing attached until `shutdown` resolves.
@@ -90,6 +105,7 @@ pub async fn run_with(
 ) -> Result<(), RunError> {
     let store = store::open(&config.database).await?;
     tracing::info!(backend = store.backend().name(), "store open");
+    let alerts = alert_store::open(&config.database).await?;
     let (address, embedded) = match &config.broker.url {
         Some(url) => (BrokerAddress::parse(url)?, None),
         None => {
@@ -111,16 +127,46 @@ pub async fn run_with(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let api = match &config.api {
-        Some(api_config) => Some(
-            crate::http::server::start(
-                &config.database,
-                Arc::clone(&store),
-                api_config.clone(),
-                stopped(stop_rx.clone()),
+    // The engine stops after ingest, so that the frames ingest commits last are analysed.
+    let (engine_stop_tx, engine_stop_rx) = tokio::sync::watch::channel(false);
+    let engine = if attachments.sink.is_engine_placeholder() {
+        let engine_broker = match embedded {
+            Some(b) => BrokerAddress {
+                host: b.ingest.ip().to_string(),
+                port: b.ingest.port(),
+            },
+            None => address.clone(),
+        };
+        Some(
+            start_engine(
+                &config,
+                &store,
+                &alerts,
+                engine_broker,
+                engine_stop_rx.clone(),
             )
             .await?,
-        ),
+        )
+    } else {
+        None
+    };
+    let api = match &config.api {
+        Some(api_config) => {
+            let actions = engine.as_ref().map(|(e, _)| e.actions());
+            Some(
+                crate::http::server::start_with(
+                    &config.database,
+                    Arc::clone(&store),
+                    api_config.clone(),
+                    stopped(stop_rx.clone()),
+                    move |state| match actions {
+                        Some(a) => state.with_alert_actions(a),
+                        None => state,
+                    },
+                )
+                .await?,
+            )
+        }
         None => None,
     };
     if let Some(ready) = attachments.ready {
@@ -129,6 +175,8 @@ pub async fn run_with(
             broker_url,
             store: Arc::clone(&store),
             api: api.as_ref().map(|a| a.address),
+            alerts: alerts.clone(),
+            engine: engine.as_ref().map(|(e, _)| e.clone()),
         });
     }
     let ingest_stop = stopped(stop_rx);
@@ -152,7 +200,10 @@ pub async fn run_with(
     let parts = IngestParts {
         store,
         directory: attachments.directory,
-        sink: attachments.sink,
+        sink: match &engine {
+            Some((e, _)) => Arc::new(e.clone()),
+            None => attachments.sink,
+        },
         stats: attachments.stats,
         writer: WriterSettings {
             max_batch_readings: config.ingest.max_batch_readings,
@@ -175,7 +226,72 @@ pub async fn run_with(
     if let Some(api) = api {
         api.task.abort();
     }
+    let _ = engine_stop_tx.send(true);
+    if let Some((_, task)) = engine {
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("alert engine did not stop within 10 s");
+        }
+    }
     Ok(result?)
+}
+
+/// Starts the alert engine on the registry (reloaded every few seconds), the alert store
+/// and its own broker connection; it stops when `stop` turns true.
+async fn start_engine(
+    config: &ServerConfig,
+    store: &SharedStore,
+    alerts: &AnyAlertStore,
+    broker: BrokerAddress,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), RunError> {
+    let registry =
+        crate::registry::Registry::new(crate::http::server::open_registry(&config.database).await?);
+    let engine_config = &config.engine;
+    let policy = engine_config
+        .default_policy
+        .clone()
+        .unwrap_or_else(EscalationPolicy::telecare_default);
+    let source = RegistrySource::start(
+        registry,
+        policy,
+        Duration::from_millis(engine_config.registry_reload_ms.max(100)),
+        stop.clone(),
+    )
+    .await
+    .map_err(|e| RunError::Engine(format!("cannot read the registry: {e}")))?;
+    let (down_tx, down_rx) = tokio::sync::mpsc::channel(1024);
+    let settings = EngineSettings {
+        escalation_poll: Duration::from_millis(engine_config.escalation_poll_ms.max(10)),
+        water_history_days: engine_config.water_history_days,
+        ..EngineSettings::default()
+    };
+    let parts = EngineParts {
+        alerts: alerts.clone(),
+        telemetry: Some(Arc::clone(store)),
+        directory: source,
+        outputs: Outputs::default(),
+        downlinks: Some(down_tx),
+        clock: crate::engine::system_clock(),
+    };
+    let mut engine_stop = stop.clone();
+    let (handle, task) = crate::engine::start(parts, settings, async move {
+        let _ = engine_stop.wait_for(|s| *s).await;
+    })
+    .await?;
+    let mqtt = EngineMqttSettings {
+        address: broker,
+        client_id: format!("{}-engine", config.broker.client_id),
+        keep_alive_s: config.broker.keep_alive_s,
+    };
+    let mqtt_task = tokio::spawn(run_engine_mqtt(mqtt, handle.clone(), down_rx, stop));
+    let task = tokio::spawn(async move {
+        let _ = task.await;
+        let _ = mqtt_task.await;
+    });
+    Ok((handle, task))
 }
 
 async fn retention_loop(store: SharedStore, days: u32, every: Duration) {

@@ -58,7 +58,9 @@ pub async fn open(config: &DatabaseConfig) -> Result<AnyAlertStore> {
             let pg: tokio_postgres::Config = url
                 .parse()
                 .map_err(|e: tokio_postgres::Error| AlertStoreError::PoolSetup(e.to_string()))?;
-            Ok(PgAlertStore::connect(pg, config.pool_size.max(2)).await?.into())
+            Ok(PgAlertStore::connect(pg, config.pool_size.max(2))
+                .await?
+                .into())
         }
         None => {
             std::fs::create_dir_all(&config.data_dir).map_err(|e| {
@@ -112,6 +114,14 @@ impl AlertStore for AnyAlertStore {
         audit: &[AuditRecord],
     ) -> Result<Completion> {
         each!(self, s => s.complete(claim, task, audit).await)
+    }
+
+    async fn save_detector_states(&self, states: &[(String, String)]) -> Result<()> {
+        each!(self, s => s.save_detector_states(states).await)
+    }
+
+    async fn detector_states(&self) -> Result<Vec<(String, String)>> {
+        each!(self, s => s.detector_states().await)
     }
 
     async fn append_deliveries(&self, records: &[DeliveryRecord]) -> Result<()> {

@@ -10,6 +10,7 @@
 //!   duty. `telemetry_routes` over the [`TelemetryQueries`] trait. `ops`: health, readiness,
 //!   metrics.
 
+mod alert_action_routes;
 mod error;
 mod extract;
 mod ops;
@@ -111,6 +112,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     hashing: PasswordHashing,
     limiter: Mutex<LoginLimiter>,
+    alert_actions: Option<crate::engine::AlertActions>,
 }
 
 /// Everything the handlers share.
@@ -137,7 +139,22 @@ impl AppState {
             clock,
             hashing,
             limiter: Mutex::new(limiter),
+            alert_actions: None,
         }))
+    }
+
+    /// Lets the API act on alerts through the alert engine. Call while building the state,
+    /// before it is cloned.
+    pub fn with_alert_actions(mut self, actions: crate::engine::AlertActions) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.alert_actions = Some(actions),
+            None => tracing::error!("alert actions attached after the API state was shared"),
+        }
+        self
+    }
+
+    pub fn alert_actions(&self) -> Option<&crate::engine::AlertActions> {
+        self.0.alert_actions.as_ref()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -200,7 +217,8 @@ fn api_v1(max_import_bytes: usize) -> (Router<AppState>, utoipa::openapi::OpenAp
             "/api/v1",
             session_routes::routes()
                 .merge(registry_routes::routes(max_import_bytes))
-                .merge(telemetry_routes::routes()),
+                .merge(telemetry_routes::routes())
+                .merge(alert_action_routes::routes()),
         )
         .split_for_parts()
 }

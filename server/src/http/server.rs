@@ -32,6 +32,11 @@ pub async fn start(
     config: ApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ApiHandle, RunError> {
+    start_with(database, store, config, shutdown, |state| state).await
+}
+
+/// Opens the registry on the server's database (PostgreSQL, else `registry.sqlite3`).
+pub async fn open_registry(database: &DatabaseConfig) -> Result<Arc<dyn RegistryStore>, RunError> {
     let registry: Arc<dyn RegistryStore> = match &database.url {
         Some(url) => Arc::new(
             PostgresRegistry::connect(url, None)
@@ -52,6 +57,18 @@ pub async fn start(
             )
         }
     };
+    Ok(registry)
+}
+
+/// As [`start`], with `extend` adding to the API state (alert actions, …) before serving.
+pub async fn start_with(
+    database: &DatabaseConfig,
+    store: SharedStore,
+    config: ApiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    extend: impl FnOnce(AppState) -> AppState,
+) -> Result<ApiHandle, RunError> {
+    let registry = open_registry(database).await?;
     let hashing = PasswordHashing::production();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let admin = AdminBootstrap::from_env().map_err(|e| RunError::Api(e.to_string()))?;
@@ -75,13 +92,13 @@ pub async fn start(
     let address = listener
         .local_addr()
         .map_err(|e| RunError::Api(format!("HTTP listener: {e}")))?;
-    let state = AppState::new(
+    let state = extend(AppState::new(
         Registry::new(registry),
         Arc::new(StoreTelemetry::new(store)),
         config,
         clock,
         hashing,
-    );
+    ));
     let task = tokio::spawn(async move {
         if let Err(e) = serve(listener, state, shutdown).await {
             tracing::error!(error = %e, "HTTP API stopped");
