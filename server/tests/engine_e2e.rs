@@ -135,8 +135,8 @@ async fn login(api: SocketAddr, user: &str) -> String {
     login["token"].as_str().unwrap().to_owned()
 }
 
-async fn add_users(registry: &dyn RegistryStore, site: &str) {
-    for (name, role) in [("duty", Role::Admin), ("watcher", Role::Supervisor)] {
+async fn add_user(registry: &dyn RegistryStore, site: &str, name: &str, role: Role) {
+    {
         let user = NewUser {
             username: name.into(),
             password: "a long enough password".into(),
@@ -225,8 +225,7 @@ async fn downlink_listener(broker_url: &str, topic: &str) -> oneshot::Receiver<D
 }
 
 async fn call_flow(config: ServerConfig, registry: Box<dyn RegistryStore>, site: &str) {
-    add_users(registry.as_ref(), site).await;
-    drop(registry);
+    add_user(registry.as_ref(), site, "duty", Role::Admin).await;
     let server = Server::start(config.clone()).await;
     let api = server.ready.api.unwrap();
     let token = login(api, "duty").await;
@@ -256,6 +255,8 @@ async fn call_flow(config: ServerConfig, registry: Box<dyn RegistryStore>, site:
     });
     let (status, body) = http(api, "POST", "/api/v1/import", Some(&token), Some(doc)).await;
     assert!(status == 200 || status == 201, "import: {status} {body}");
+    // A supervisor of this site (the site exists now).
+    add_user(registry.as_ref(), site, "watcher", Role::Supervisor).await;
     // The engine reloads the registry every 100 ms; a frame of a board it does not know yet
     // would be counted and dropped, so give it a few reloads.
     tokio::time::sleep(Duration::from_millis(600)).await;
