@@ -1,5 +1,6 @@
-//! `vigil server`'s data plane as one future: open the store, start the embedded broker when
-//! no broker URL is given, run ingest and retention until the caller's shutdown signal.
+//! `vigil server`'s data plane as one future: open the store and the registry, start the
+//! embedded broker when no broker URL is given, run ingest, retention and the registry
+//! refresh until the caller's shutdown signal.
 //!
 //! The caller owns the shutdown signal (mini-redis style), so tests and benchmarks start and
 //! stop a whole server in-process.
@@ -19,21 +20,25 @@ use crate::broker::{self, BrokerError, EmbeddedBroker};
 use crate::config::ServerConfig;
 use crate::engine::mqtt::{run_engine_mqtt, EngineMqttSettings};
 use crate::engine::registry_source::RegistrySource;
-use crate::engine::{EngineHandle, EngineParts, EngineSettings, Outputs};
+use crate::engine::{EngineHandle, EngineParts, EngineSettings, LiveSink, Outputs};
 use crate::escalation::EscalationPolicy;
 use crate::ingest::decode::DecodeLimits;
 use crate::ingest::mqtt::{run_ingest, IngestParts, MqttSettings};
 use crate::ingest::writer::{CrashAfterCommit, WriterSettings};
 use crate::ingest::{
-    AcceptAllDevices, BrokerAddress, DetectWithEngine, DeviceDirectory, FrameSink, IngestError,
-    IngestStats,
+    BrokerAddress, DetectWithEngine, DeviceDirectory, FrameSink, IngestError, IngestStats,
 };
+use crate::notify::live::LiveHub;
+use crate::registry::cache::RegistryCache;
+use crate::registry::Registry;
 use crate::store::{self, SharedStore, StoreError};
 
 /// What the other parts of the server plug into ingest.
 pub struct Attachments {
-    /// Which devices are accepted (the registry); default: all.
-    pub directory: Arc<dyn DeviceDirectory>,
+    /// Which devices are accepted. `None` (the default, what `vigil server` uses): the
+    /// registry — frames of unregistered devices are quarantined. Tests and benchmarks that
+    /// publish unregistered ids pass `Some(Arc::new(AcceptAllDevices))`.
+    pub directory: Option<Arc<dyn DeviceDirectory>>,
     /// Where committed frames go; default: the alert engine ([`DetectWithEngine`]). Any other
     /// sink runs ingest without detection (tests, the ingest benchmark).
     pub sink: Arc<dyn FrameSink>,
@@ -48,7 +53,7 @@ pub struct Attachments {
 impl Default for Attachments {
     fn default() -> Self {
         Self {
-            directory: Arc::new(AcceptAllDevices),
+            directory: None,
             sink: Arc::new(DetectWithEngine),
             stats: Arc::new(IngestStats::default()),
             ready: None,
@@ -65,8 +70,14 @@ pub struct Ready {
     /// The URL gateways and boards publish to.
     pub broker_url: String,
     pub store: SharedStore,
+    /// The registry in memory (devices, sites, residents, rosters, escalation).
+    pub registry: Arc<RegistryCache>,
+    /// The registry facade over the same database; its writes refresh `registry` at once.
+    pub registry_service: Registry,
     /// Where the HTTP API listens, when it is served.
     pub api: Option<std::net::SocketAddr>,
+    /// The live events served at `GET /api/v1/events`.
+    pub live: LiveHub,
     /// The alert store (alerts, audit trail, escalation queue).
     pub alerts: AnyAlertStore,
     /// The alert engine, unless another frame sink was attached.
@@ -78,6 +89,8 @@ pub struct Ready {
 pub enum RunError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("registry: {0}")]
+    Registry(#[from] crate::registry::StoreError),
     #[error("embedded broker: {0}")]
     Broker(#[from] BrokerError),
     #[error("broker URL: {0}")]
@@ -103,9 +116,21 @@ pub async fn run_with(
     attachments: Attachments,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    let mut config = config;
+    // Files of [notify] left unset go to the data directory, as finally configured.
+    let data_dir = config.database.data_dir.clone();
+    config.notify.resolve_paths(&data_dir);
+    let live = LiveHub::new(config.notify.sse_buffer);
     let store = store::open(&config.database).await?;
     tracing::info!(backend = store.backend().name(), "store open");
     let alerts = alert_store::open(&config.database).await?;
+    let registry = RegistryCache::load(crate::registry::open(&config.database).await?).await?;
+    let registry_service = registry.registry();
+    tracing::info!(
+        devices = registry.view().devices().count(),
+        sites = registry.view().sites().count(),
+        "registry loaded"
+    );
     let (address, embedded) = match &config.broker.url {
         Some(url) => (BrokerAddress::parse(url)?, None),
         None => {
@@ -142,6 +167,8 @@ pub async fn run_with(
                 &config,
                 &store,
                 &alerts,
+                registry_service.clone(),
+                live.clone(),
                 engine_broker,
                 engine_stop_rx.clone(),
             )
@@ -153,15 +180,20 @@ pub async fn run_with(
     let api = match &config.api {
         Some(api_config) => {
             let actions = engine.as_ref().map(|(e, _)| e.actions());
+            let alert_store = alerts.clone();
             Some(
                 crate::http::server::start_with(
-                    &config.database,
+                    registry_service.clone(),
                     Arc::clone(&store),
                     api_config.clone(),
+                    live.clone(),
                     stopped(stop_rx.clone()),
-                    move |state| match actions {
-                        Some(a) => state.with_alert_actions(a),
-                        None => state,
+                    move |state| {
+                        let state = state.with_alerts(alert_store);
+                        match actions {
+                            Some(a) => state.with_alert_actions(a),
+                            None => state,
+                        }
                     },
                 )
                 .await?,
@@ -174,11 +206,15 @@ pub async fn run_with(
             broker: embedded,
             broker_url,
             store: Arc::clone(&store),
+            registry: Arc::clone(&registry),
+            registry_service,
             api: api.as_ref().map(|a| a.address),
+            live: live.clone(),
             alerts: alerts.clone(),
             engine: engine.as_ref().map(|(e, _)| e.clone()),
         });
     }
+    let refresh = registry.spawn_refresh(config.registry.refresh_every(), stopped(stop_rx.clone()));
     let ingest_stop = stopped(stop_rx);
     let signal = async move {
         shutdown.await;
@@ -199,7 +235,9 @@ pub async fn run_with(
     };
     let parts = IngestParts {
         store,
-        directory: attachments.directory,
+        directory: attachments
+            .directory
+            .unwrap_or_else(|| Arc::clone(&registry) as Arc<dyn DeviceDirectory>),
         sink: match &engine {
             Some((e, _)) => Arc::new(e.clone()),
             None => attachments.sink,
@@ -223,6 +261,7 @@ pub async fn run_with(
         () = &mut signal => ingest.await,
     };
     retention.abort();
+    refresh.abort();
     if let Some(api) = api {
         api.task.abort();
     }
@@ -244,11 +283,11 @@ async fn start_engine(
     config: &ServerConfig,
     store: &SharedStore,
     alerts: &AnyAlertStore,
+    registry: Registry,
+    live: LiveHub,
     broker: BrokerAddress,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), RunError> {
-    let registry =
-        crate::registry::Registry::new(crate::http::server::open_registry(&config.database).await?);
     let engine_config = &config.engine;
     let policy = engine_config
         .default_policy
@@ -272,7 +311,10 @@ async fn start_engine(
         alerts: alerts.clone(),
         telemetry: Some(Arc::clone(store)),
         directory: source,
-        outputs: Outputs::default(),
+        outputs: Outputs {
+            live: Arc::new(live) as Arc<dyn LiveSink>,
+            webhooks: None,
+        },
         downlinks: Some(down_tx),
         clock: crate::engine::system_clock(),
     };

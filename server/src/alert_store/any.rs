@@ -143,4 +143,12 @@ impl AlertStore for AnyAlertStore {
     async fn kpi_records(&self, site: &SiteId, period: Period) -> Result<Vec<AuditRecord>> {
         each!(self, s => s.kpi_records(site, period).await)
     }
+
+    async fn kpi_records_of_sites(
+        &self,
+        sites: Option<&[SiteId]>,
+        period: Period,
+    ) -> Result<Vec<AuditRecord>> {
+        each!(self, s => s.kpi_records_of_sites(sites, period).await)
+    }
 }

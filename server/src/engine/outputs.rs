@@ -61,3 +61,12 @@ impl Default for Outputs {
         }
     }
 }
+
+impl LiveSink for crate::notify::live::LiveHub {
+    fn publish_alert(&self, alert: &Alert) {
+        crate::notify::live::LiveHub::publish_alert(self, alert);
+    }
+    fn publish_audit(&self, record: &AuditRecord) {
+        crate::notify::live::LiveHub::publish_audit(self, record);
+    }
+}
