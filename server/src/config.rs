@@ -23,6 +23,34 @@ pub struct ServerConfig {
     pub api: Option<crate::http::ApiConfig>,
     /// Notification channels: webhooks and live events (`[notify]`).
     pub notify: crate::notify::NotifyConfig,
+    /// The alert engine (`[engine]`).
+    pub engine: EngineConfig,
+}
+
+/// How the alert engine runs (`[engine]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// How often the escalation work queue is polled for due tiers, in milliseconds.
+    pub escalation_poll_ms: u64,
+    /// How often the registry is reloaded into the engine, in milliseconds.
+    pub registry_reload_ms: u64,
+    /// Days of stored meter readings replayed into the water detectors at start.
+    pub water_history_days: u32,
+    /// The escalation chain of sites that name none; absent: the telecare default
+    /// (caregiver 60 s → nurse 120 s → district operator and emergency contacts 300 s).
+    pub default_policy: Option<crate::escalation::EscalationPolicy>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            escalation_poll_ms: 1000,
+            registry_reload_ms: 5000,
+            water_history_days: 29,
+            default_policy: None,
+        }
+    }
 }
 
 /// Which MQTT broker to read from, and how.

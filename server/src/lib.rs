@@ -9,6 +9,7 @@ pub mod broker;
 pub mod config;
 pub mod dedup;
 pub mod detection;
+pub mod engine;
 pub mod escalation;
 pub mod http;
 pub mod ids;

@@ -15,12 +15,19 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::oneshot;
 
+use crate::alert_store::{self, AlertStoreError, AnyAlertStore};
 use crate::broker::{self, BrokerError, EmbeddedBroker};
 use crate::config::ServerConfig;
+use crate::engine::mqtt::{run_engine_mqtt, EngineMqttSettings};
+use crate::engine::registry_source::RegistrySource;
+use crate::engine::{EngineHandle, EngineParts, EngineSettings, LiveSink, Outputs};
+use crate::escalation::EscalationPolicy;
 use crate::ingest::decode::DecodeLimits;
 use crate::ingest::mqtt::{run_ingest, IngestParts, MqttSettings};
 use crate::ingest::writer::{CrashAfterCommit, WriterSettings};
-use crate::ingest::{BrokerAddress, DeviceDirectory, FrameSink, IngestError, IngestStats, NoSink};
+use crate::ingest::{
+    BrokerAddress, DetectWithEngine, DeviceDirectory, FrameSink, IngestError, IngestStats,
+};
 use crate::notify::live::LiveHub;
 use crate::registry::cache::RegistryCache;
 use crate::registry::Registry;
@@ -32,7 +39,8 @@ pub struct Attachments {
     /// registry — frames of unregistered devices are quarantined. Tests and benchmarks that
     /// publish unregistered ids pass `Some(Arc::new(AcceptAllDevices))`.
     pub directory: Option<Arc<dyn DeviceDirectory>>,
-    /// Where committed frames go (the detectors); default: nowhere.
+    /// Where committed frames go; default: the alert engine ([`DetectWithEngine`]). Any other
+    /// sink runs ingest without detection (tests, the ingest benchmark).
     pub sink: Arc<dyn FrameSink>,
     /// Live ingest totals.
     pub stats: Arc<IngestStats>,
@@ -46,7 +54,7 @@ impl Default for Attachments {
     fn default() -> Self {
         Self {
             directory: None,
-            sink: Arc::new(NoSink),
+            sink: Arc::new(DetectWithEngine),
             stats: Arc::new(IngestStats::default()),
             ready: None,
             crash_after_commit: None,
@@ -70,6 +78,10 @@ pub struct Ready {
     pub api: Option<std::net::SocketAddr>,
     /// The live events served at `GET /api/v1/events`.
     pub live: LiveHub,
+    /// The alert store (alerts, audit trail, escalation queue).
+    pub alerts: AnyAlertStore,
+    /// The alert engine, unless another frame sink was attached.
+    pub engine: Option<EngineHandle>,
 }
 
 /// Why the server stopped.
@@ -87,6 +99,10 @@ pub enum RunError {
     Ingest(#[from] IngestError),
     #[error("{0}")]
     Api(String),
+    #[error("alert store: {0}")]
+    AlertStore(#[from] AlertStoreError),
+    #[error("alert engine: {0}")]
+    Engine(String),
 }
 
 /// Runs the server with nothing attached until `shutdown` resolves.
@@ -107,6 +123,7 @@ pub async fn run_with(
     let live = LiveHub::new(config.notify.sse_buffer);
     let store = store::open(&config.database).await?;
     tracing::info!(backend = store.backend().name(), "store open");
+    let alerts = alert_store::open(&config.database).await?;
     let registry = RegistryCache::load(crate::registry::open(&config.database).await?).await?;
     let registry_service = registry.registry();
     tracing::info!(
@@ -135,17 +152,53 @@ pub async fn run_with(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let api = match &config.api {
-        Some(api_config) => Some(
-            crate::http::server::start(
+    // The engine stops after ingest, so that the frames ingest commits last are analysed.
+    let (engine_stop_tx, engine_stop_rx) = tokio::sync::watch::channel(false);
+    let engine = if attachments.sink.is_engine_placeholder() {
+        let engine_broker = match embedded {
+            Some(b) => BrokerAddress {
+                host: b.ingest.ip().to_string(),
+                port: b.ingest.port(),
+            },
+            None => address.clone(),
+        };
+        Some(
+            start_engine(
+                &config,
+                &store,
+                &alerts,
                 registry_service.clone(),
-                Arc::clone(&store),
-                api_config.clone(),
                 live.clone(),
-                stopped(stop_rx.clone()),
+                engine_broker,
+                engine_stop_rx.clone(),
             )
             .await?,
-        ),
+        )
+    } else {
+        None
+    };
+    let api = match &config.api {
+        Some(api_config) => {
+            let actions = engine.as_ref().map(|(e, _)| e.actions());
+            let alert_store = alerts.clone();
+            Some(
+                crate::http::server::start_with(
+                    registry_service.clone(),
+                    Arc::clone(&store),
+                    api_config.clone(),
+                    live.clone(),
+                    stopped(stop_rx.clone()),
+                    move |state| {
+                        let state = state.with_alerts(alert_store);
+                        match actions {
+                            Some(a) => state.with_alert_actions(a),
+                            None => state,
+                        }
+                    },
+                )
+                .await?,
+            )
+        }
         None => None,
     };
     if let Some(ready) = attachments.ready {
@@ -157,6 +210,8 @@ pub async fn run_with(
             registry_service,
             api: api.as_ref().map(|a| a.address),
             live: live.clone(),
+            alerts: alerts.clone(),
+            engine: engine.as_ref().map(|(e, _)| e.clone()),
         });
     }
     let refresh = registry.spawn_refresh(config.registry.refresh_every(), stopped(stop_rx.clone()));
@@ -183,7 +238,10 @@ pub async fn run_with(
         directory: attachments
             .directory
             .unwrap_or_else(|| Arc::clone(&registry) as Arc<dyn DeviceDirectory>),
-        sink: attachments.sink,
+        sink: match &engine {
+            Some((e, _)) => Arc::new(e.clone()),
+            None => attachments.sink,
+        },
         stats: attachments.stats,
         writer: WriterSettings {
             max_batch_readings: config.ingest.max_batch_readings,
@@ -207,7 +265,75 @@ pub async fn run_with(
     if let Some(api) = api {
         api.task.abort();
     }
+    let _ = engine_stop_tx.send(true);
+    if let Some((_, task)) = engine {
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("alert engine did not stop within 10 s");
+        }
+    }
     Ok(result?)
+}
+
+/// Starts the alert engine on the registry (reloaded every few seconds), the alert store
+/// and its own broker connection; it stops when `stop` turns true.
+async fn start_engine(
+    config: &ServerConfig,
+    store: &SharedStore,
+    alerts: &AnyAlertStore,
+    registry: Registry,
+    live: LiveHub,
+    broker: BrokerAddress,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), RunError> {
+    let engine_config = &config.engine;
+    let policy = engine_config
+        .default_policy
+        .clone()
+        .unwrap_or_else(EscalationPolicy::telecare_default);
+    let source = RegistrySource::start(
+        registry,
+        policy,
+        Duration::from_millis(engine_config.registry_reload_ms.max(100)),
+        stop.clone(),
+    )
+    .await
+    .map_err(|e| RunError::Engine(format!("cannot read the registry: {e}")))?;
+    let (down_tx, down_rx) = tokio::sync::mpsc::channel(1024);
+    let settings = EngineSettings {
+        escalation_poll: Duration::from_millis(engine_config.escalation_poll_ms.max(10)),
+        water_history_days: engine_config.water_history_days,
+        ..EngineSettings::default()
+    };
+    let parts = EngineParts {
+        alerts: alerts.clone(),
+        telemetry: Some(Arc::clone(store)),
+        directory: source,
+        outputs: Outputs {
+            live: Arc::new(live) as Arc<dyn LiveSink>,
+            webhooks: None,
+        },
+        downlinks: Some(down_tx),
+        clock: crate::engine::system_clock(),
+    };
+    let mut engine_stop = stop.clone();
+    let (handle, task) = crate::engine::start(parts, settings, async move {
+        let _ = engine_stop.wait_for(|s| *s).await;
+    })
+    .await?;
+    let mqtt = EngineMqttSettings {
+        address: broker,
+        client_id: format!("{}-engine", config.broker.client_id),
+        keep_alive_s: config.broker.keep_alive_s,
+    };
+    let mqtt_task = tokio::spawn(run_engine_mqtt(mqtt, handle.clone(), down_rx, stop));
+    let task = tokio::spawn(async move {
+        let _ = task.await;
+        let _ = mqtt_task.await;
+    });
+    Ok((handle, task))
 }
 
 async fn retention_loop(store: SharedStore, days: u32, every: Duration) {

@@ -116,6 +116,14 @@ impl AlertStore for AnyAlertStore {
         each!(self, s => s.complete(claim, task, audit).await)
     }
 
+    async fn save_detector_states(&self, states: &[(String, String)]) -> Result<()> {
+        each!(self, s => s.save_detector_states(states).await)
+    }
+
+    async fn detector_states(&self) -> Result<Vec<(String, String)>> {
+        each!(self, s => s.detector_states().await)
+    }
+
     async fn append_deliveries(&self, records: &[DeliveryRecord]) -> Result<()> {
         each!(self, s => s.append_deliveries(records).await)
     }

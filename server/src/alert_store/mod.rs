@@ -155,6 +155,15 @@ pub trait AlertStore: Send + Sync {
         audit: &[AuditRecord],
     ) -> impl Future<Output = Result<Completion>> + Send;
 
+    /// Saves detector states (storage key, JSON), replacing the stored ones of those keys.
+    fn save_detector_states(
+        &self,
+        states: &[(String, String)],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Every saved detector state (storage key, JSON), to restore the engine's detectors.
+    fn detector_states(&self) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+
     /// Appends attempts to the webhook delivery log.
     fn append_deliveries(
         &self,
@@ -320,6 +329,15 @@ impl TaskRow {
             task: to_json("escalation task", t)?,
         })
     }
+}
+
+/// When a detector state was saved (for operators reading the table; never used to decide).
+#[allow(clippy::disallowed_methods)] // a record-keeping column, not a core decision
+pub(crate) fn detector_state_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 pub(crate) fn lease_until(now: Timestamp, lease: Duration) -> Result<i64> {

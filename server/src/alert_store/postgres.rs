@@ -9,9 +9,9 @@ use tokio_postgres::NoTls;
 
 use crate::alert_store::query::{ListingSql, SqlValue};
 use crate::alert_store::{
-    change_name, from_json, from_ms, lease_until, ms, to_i64, to_json, usize_col, AlertDetail,
-    AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError, Applied, ChangeSet, ClaimToken,
-    ClaimedTask, Completion, Result, TaskRow, MIGRATION_TABLE,
+    change_name, detector_state_clock, from_json, from_ms, lease_until, ms, to_i64, to_json,
+    usize_col, AlertDetail, AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError, Applied,
+    ChangeSet, ClaimToken, ClaimedTask, Completion, Result, TaskRow, MIGRATION_TABLE,
 };
 use crate::alerts::audit::AuditRecord;
 use crate::alerts::book::BookSnapshot;
@@ -337,6 +337,35 @@ impl AlertStore for PgAlertStore {
         insert_audit(&tx, audit).await?;
         tx.commit().await?;
         Ok(Completion::Completed)
+    }
+
+    async fn save_detector_states(&self, states: &[(String, String)]) -> Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let now = detector_state_clock();
+        let mut conn = self.pool.get().await?;
+        let tx = conn.transaction().await?;
+        let stmt = tx
+            .prepare(
+                "INSERT INTO detector_state (key, state, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET state = excluded.state,
+                     updated_at = excluded.updated_at",
+            )
+            .await?;
+        for (key, state) in states {
+            tx.execute(&stmt, &[key, state, &now]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn detector_states(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.pool.get().await?;
+        let rows = conn
+            .query("SELECT key, state FROM detector_state ORDER BY key", &[])
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     async fn append_deliveries(&self, records: &[DeliveryRecord]) -> Result<()> {

@@ -10,9 +10,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 
 use crate::alert_store::query::{ListingSql, SqlValue};
 use crate::alert_store::{
-    change_name, from_json, from_ms, lease_until, ms, to_i64, to_json, usize_col, AlertDetail,
-    AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError, Applied, ChangeSet, ClaimToken,
-    ClaimedTask, Completion, Result, TaskRow, MIGRATION_TABLE,
+    change_name, detector_state_clock, from_json, from_ms, lease_until, ms, to_i64, to_json,
+    usize_col, AlertDetail, AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError, Applied,
+    ChangeSet, ClaimToken, ClaimedTask, Completion, Result, TaskRow, MIGRATION_TABLE,
 };
 use crate::alerts::audit::AuditRecord;
 use crate::alerts::book::BookSnapshot;
@@ -327,6 +327,41 @@ impl AlertStore for SqliteAlertStore {
             insert_audit(&tx, &audit)?;
             tx.commit()?;
             Ok(Completion::Completed)
+        })
+        .await
+    }
+
+    async fn save_detector_states(&self, states: &[(String, String)]) -> Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let states = states.to_vec();
+        let now = detector_state_clock();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO detector_state (key, state, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET state = excluded.state,
+                         updated_at = excluded.updated_at",
+                )?;
+                for (key, state) in &states {
+                    stmt.execute(params![key, state, now])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn detector_states(&self) -> Result<Vec<(String, String)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT key, state FROM detector_state ORDER BY key")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<(String, String)>>>()?;
+            Ok(rows)
         })
         .await
     }

@@ -13,6 +13,7 @@
 //!   [`LiveHub`](crate::notify::live::LiveHub) attached with [`AppState::with_live`].
 //!   `ops`: health, readiness, metrics.
 
+mod alert_action_routes;
 mod alert_query;
 mod alert_routes;
 mod alert_schema;
@@ -131,6 +132,8 @@ struct Inner {
     live: OnceLock<LiveHub>,
     /// The alert store; without one the alert endpoints answer 503.
     alerts: Option<AnyAlertStore>,
+    /// Operator actions through the alert engine; without them the action endpoints answer 503.
+    alert_actions: Option<crate::engine::AlertActions>,
 }
 
 /// Everything the handlers share.
@@ -159,7 +162,19 @@ impl AppState {
             limiter: Arc::new(Mutex::new(limiter)),
             live: OnceLock::new(),
             alerts: None,
+            alert_actions: None,
         }))
+    }
+
+    /// Lets the API act on alerts through the alert engine.
+    pub fn with_alert_actions(self, actions: crate::engine::AlertActions) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.0);
+        inner.alert_actions = Some(actions);
+        Self(Arc::new(inner))
+    }
+
+    pub fn alert_actions(&self) -> Option<&crate::engine::AlertActions> {
+        self.0.alert_actions.as_ref()
     }
 
     /// Serves the alert endpoints (`/alerts`, `/kpis`) from `store`.
@@ -250,7 +265,8 @@ fn api_v1(max_import_bytes: usize) -> (Router<AppState>, utoipa::openapi::OpenAp
                 .merge(registry_routes::routes(max_import_bytes))
                 .merge(telemetry_routes::routes())
                 .merge(events_routes::routes())
-                .merge(alert_routes::routes()),
+                .merge(alert_routes::routes())
+                .merge(alert_action_routes::routes()),
         )
         .split_for_parts()
 }

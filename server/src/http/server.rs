@@ -34,6 +34,18 @@ pub async fn start(
     live: LiveHub,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ApiHandle, RunError> {
+    start_with(registry, store, config, live, shutdown, |state| state).await
+}
+
+/// As [`start`], with `extend` adding to the API state (alert store, alert actions) first.
+pub async fn start_with(
+    registry: Registry,
+    store: SharedStore,
+    config: ApiConfig,
+    live: LiveHub,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    extend: impl FnOnce(AppState) -> AppState,
+) -> Result<ApiHandle, RunError> {
     let hashing = PasswordHashing::production();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let admin = AdminBootstrap::from_env().map_err(|e| RunError::Api(e.to_string()))?;
@@ -65,6 +77,7 @@ pub async fn start(
         hashing,
     )
     .with_live(live);
+    let state = extend(state);
     let task = tokio::spawn(async move {
         if let Err(e) = serve(listener, state, shutdown).await {
             tracing::error!(error = %e, "HTTP API stopped");

@@ -53,6 +53,25 @@ impl<F: Fn(&DeviceId) -> bool + Send + Sync + 'static> DeviceDirectory for F {
 #[async_trait]
 pub trait FrameSink: Send + Sync + 'static {
     async fn committed(&self, frames: Vec<IncomingFrame>);
+
+    /// Whether this is [`DetectWithEngine`], which `run_with` replaces with the alert engine.
+    fn is_engine_placeholder(&self) -> bool {
+        false
+    }
+}
+
+/// The default sink of `run_with`: stands for "feed the alert engine", which `run_with`
+/// starts in its place. Give any other sink to run ingest without detection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DetectWithEngine;
+
+#[async_trait]
+impl FrameSink for DetectWithEngine {
+    async fn committed(&self, _frames: Vec<IncomingFrame>) {}
+
+    fn is_engine_placeholder(&self) -> bool {
+        true
+    }
 }
 
 /// A sink that drops everything: for a server without detectors, and for benchmarks.
