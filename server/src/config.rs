@@ -33,8 +33,6 @@ pub struct ServerConfig {
 pub struct EngineConfig {
     /// How often the escalation work queue is polled for due tiers, in milliseconds.
     pub escalation_poll_ms: u64,
-    /// How often the registry is reloaded into the engine, in milliseconds.
-    pub registry_reload_ms: u64,
     /// Days of stored meter readings replayed into the water detectors at start.
     pub water_history_days: u32,
     /// The escalation chain of sites that name none; absent: the telecare default
@@ -46,7 +44,6 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             escalation_poll_ms: 1000,
-            registry_reload_ms: 5000,
             water_history_days: 29,
             default_policy: None,
         }

@@ -19,9 +19,8 @@ use crate::alert_store::{self, AlertStoreError, AnyAlertStore};
 use crate::broker::{self, BrokerError, EmbeddedBroker};
 use crate::config::ServerConfig;
 use crate::engine::mqtt::{run_engine_mqtt, EngineMqttSettings};
-use crate::engine::registry_source::RegistrySource;
+use crate::engine::source::CacheSource;
 use crate::engine::{EngineHandle, EngineParts, EngineSettings, LiveSink, Outputs};
-use crate::escalation::EscalationPolicy;
 use crate::ingest::decode::DecodeLimits;
 use crate::ingest::mqtt::{run_ingest, IngestParts, MqttSettings};
 use crate::ingest::writer::{CrashAfterCommit, WriterSettings};
@@ -167,7 +166,7 @@ pub async fn run_with(
                 &config,
                 &store,
                 &alerts,
-                registry_service.clone(),
+                Arc::clone(&registry),
                 live.clone(),
                 engine_broker,
                 engine_stop_rx.clone(),
@@ -277,30 +276,29 @@ pub async fn run_with(
     Ok(result?)
 }
 
-/// Starts the alert engine on the registry (reloaded every few seconds), the alert store
+/// Starts the alert engine on the registry cache, the alert store, the webhook dispatcher
 /// and its own broker connection; it stops when `stop` turns true.
 async fn start_engine(
     config: &ServerConfig,
     store: &SharedStore,
     alerts: &AnyAlertStore,
-    registry: Registry,
+    registry: Arc<RegistryCache>,
     live: LiveHub,
     broker: BrokerAddress,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(EngineHandle, tokio::task::JoinHandle<()>), RunError> {
     let engine_config = &config.engine;
-    let policy = engine_config
-        .default_policy
-        .clone()
-        .unwrap_or_else(EscalationPolicy::telecare_default);
-    let source = RegistrySource::start(
+    let source = CacheSource::new(
         registry,
-        policy,
-        Duration::from_millis(engine_config.registry_reload_ms.max(100)),
-        stop.clone(),
-    )
-    .await
-    .map_err(|e| RunError::Engine(format!("cannot read the registry: {e}")))?;
+        engine_config.default_policy.clone().map(Into::into),
+    );
+    let webhook_settings = crate::notify::dispatch::WebhookSettings::from_config(&config.notify)
+        .map_err(|e| RunError::Engine(format!("webhooks ([notify]): {e}")))?;
+    let mut webhook_stop = stop.clone();
+    let (webhooks, _webhook_task) =
+        crate::notify::dispatch::spawn_webhooks(alerts.clone(), webhook_settings, async move {
+            let _ = webhook_stop.wait_for(|s| *s).await;
+        });
     let (down_tx, down_rx) = tokio::sync::mpsc::channel(1024);
     let settings = EngineSettings {
         escalation_poll: Duration::from_millis(engine_config.escalation_poll_ms.max(10)),
@@ -313,7 +311,7 @@ async fn start_engine(
         directory: source,
         outputs: Outputs {
             live: Arc::new(live) as Arc<dyn LiveSink>,
-            webhooks: None,
+            webhooks: Some(Arc::new(webhooks) as Arc<dyn crate::engine::outputs::WebhookSink>),
         },
         downlinks: Some(down_tx),
         clock: crate::engine::system_clock(),

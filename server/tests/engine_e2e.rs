@@ -365,7 +365,6 @@ fn base_config() -> ServerConfig {
     });
     config.engine.default_policy = Some(policy());
     config.engine.escalation_poll_ms = 100;
-    config.engine.registry_reload_ms = 100;
     config
 }
 

@@ -23,7 +23,6 @@ pub mod escalation_loop;
 pub mod mqtt;
 pub mod outputs;
 pub mod rebuild;
-pub mod registry_source;
 pub mod router;
 pub mod source;
 pub mod task;

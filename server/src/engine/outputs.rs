@@ -70,3 +70,23 @@ impl LiveSink for crate::notify::live::LiveHub {
         crate::notify::live::LiveHub::publish_audit(self, record);
     }
 }
+
+impl WebhookSink for crate::notify::dispatch::WebhookHandle {
+    fn send(
+        &self,
+        endpoint_name: &str,
+        url: &str,
+        event: &str,
+        body: String,
+        notification: Option<Notification>,
+    ) {
+        crate::notify::dispatch::WebhookHandle::send(
+            self,
+            endpoint_name,
+            url,
+            event,
+            body,
+            notification,
+        );
+    }
+}
