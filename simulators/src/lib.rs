@@ -11,6 +11,7 @@
 //! - [`timeline`]: the runner's sans-IO core — a scenario as "at time t do X" actions.
 //! - [`clock`]: real elapsed time ↔ scenario time (offset, acceleration).
 //! - [`expect`]: the expectation checker — observed alerts → pass/fail table, exit status.
+//! - [`demo`]: `vigil demo`'s district, its people and the looping incident script.
 //! - [`load`]: load mode's core — many boards' numbered frame streams at a total rate.
 //! - [`fall_eval`], [`fall_report`], [`fall_classic`], [`fall_traces`], [`fall_check`]: the pendant's
 //!   fall detector evaluated on SisFall and synthetic traces against the classic baseline.
@@ -20,6 +21,7 @@ pub mod behaviour;
 pub mod calibration;
 mod civil;
 pub mod clock;
+pub mod demo;
 pub mod expect;
 pub mod facility;
 pub mod fall_check;
