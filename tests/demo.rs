@@ -306,3 +306,23 @@ async fn the_scripted_call_is_raised_escalated_acknowledged_and_resolved_within_
     assert_eq!(detail["alert"]["disposition"], "real_emergency", "{detail}");
     demo.interrupt().await;
 }
+
+#[tokio::test]
+async fn a_busy_port_stops_the_demo_at_once_naming_the_port_and_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["demo", "--port", &port])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("fails at once")
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("--port"), "{err}");
+}
