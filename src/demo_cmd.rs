@@ -166,7 +166,9 @@ async fn play(args: DemoArgs, listen: SocketAddr, data_dir: PathBuf) -> anyhow::
     let api_addr = ready.api.context("the server serves no API")?;
 
     let admin = ApiClient::login(api_addr, DEMO_USER, &demo_password).await?;
-    let policy_note = register_district(&admin, &district, args.script_speed).await?;
+    let (policy_applies, policy_note) =
+        register_district(&admin, &district, args.script_speed).await?;
+    script.narrate_escalation(policy_applies);
     let boot_id = now.as_secs() as u32;
     let mut hardware =
         DistrictHardware::start(&district, &data_dir, &ready.broker_url, boot_id).await?;
@@ -269,31 +271,30 @@ async fn create_users(
     Ok(())
 }
 
-/// Registers the escalation policy and the district; returns a note on the policy for the
-/// banner.
+/// Registers the escalation policy and the district; returns whether the server applies the
+/// demo's policy, and a note on it for the banner.
 async fn register_district(
     admin: &ApiClient,
     district: &vigil_sim::scenario::Scenario,
     speed: f64,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(bool, String)> {
     let policy = district::escalation_policy(speed);
     let path = format!("/api/v1/escalation_policies/{}", district::POLICY_ID);
+    let tiers: Vec<String> = policy["tiers"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .map(|t| format!("{} s", t["ack_deadline_s"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let applies = format!(
+        "escalation policy {}: tiers acknowledge within {}",
+        district::POLICY_ID,
+        tiers.join(" / ")
+    );
     let note = match admin.request(Method::PUT, &path, Some(&policy)).await? {
-        (s, _) if s.is_success() => {
-            let tiers: Vec<String> = policy["tiers"]
-                .as_array()
-                .map(|t| {
-                    t.iter()
-                        .map(|t| format!("{} s", t["ack_deadline_s"]))
-                        .collect()
-                })
-                .unwrap_or_default();
-            format!(
-                "escalation policy {}: tiers acknowledge within {}",
-                district::POLICY_ID,
-                tiers.join(" / ")
-            )
-        }
+        (s, _) if s.is_success() => (true, applies),
         (s, _)
             if s == hyper::StatusCode::NOT_FOUND || s == hyper::StatusCode::METHOD_NOT_ALLOWED =>
         {
@@ -301,11 +302,15 @@ async fn register_district(
                 .request(Method::POST, "/api/v1/escalation_policies", Some(&policy))
                 .await?;
             if created.0.is_success() {
-                format!("escalation policy {} registered", district::POLICY_ID)
+                (true, applies)
             } else if created.0 == hyper::StatusCode::NOT_FOUND {
-                "this build has no escalation policies in the registry: the telecare default \
-                 (60 s / 120 s / 300 s) applies"
-                    .into()
+                (
+                    false,
+                    "this build has no escalation policies in the registry: the telecare \
+                     default (60 s / 120 s / 300 s) applies, so the operator answers before \
+                     tier 1 is told"
+                        .into(),
+                )
             } else {
                 return Err(ApiCallError::Status {
                     method: Method::POST,

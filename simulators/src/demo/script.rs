@@ -113,6 +113,9 @@ enum CueKind {
     /// alarm does not report normal until the script says the smoke has cleared.
     Hold(DeviceId),
     Release(DeviceId),
+    /// A narrative line about escalation: true only when the server applies the demo's
+    /// policy ([`TIER_DEADLINES`]), so it is said only then.
+    Escalation(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +136,7 @@ pub struct DemoScript {
     timeline: Timeline,
     cues: VecDeque<Cue>,
     held: BTreeSet<DeviceId>,
+    narrate_escalation: bool,
     /// Per meter, the cumulative litres of the earlier cycles (each cycle's timeline counts
     /// from zero; a real meter's register never goes back).
     meter_base_ml: BTreeMap<DeviceId, u64>,
@@ -158,9 +162,16 @@ impl DemoScript {
             cycle: 0,
             timeline,
             held: BTreeSet::new(),
+            narrate_escalation: true,
             meter_base_ml: BTreeMap::new(),
             meter_last_ml: BTreeMap::new(),
         })
+    }
+
+    /// Whether the narrative announces escalations: only when the server applies the demo's
+    /// policy with [`TIER_DEADLINES`] (a server without it keeps its own, longer deadlines).
+    pub fn narrate_escalation(&mut self, on: bool) {
+        self.narrate_escalation = on;
     }
 
     /// How long one pass through the script lasts.
@@ -206,6 +217,15 @@ impl DemoScript {
                     }
                     CueKind::Release(d) => {
                         self.held.remove(&d);
+                    }
+                    CueKind::Escalation(text) => {
+                        if self.narrate_escalation {
+                            return Some(Step {
+                                at,
+                                cycle: self.cycle,
+                                kind: StepKind::Say(text),
+                            });
+                        }
                     }
                     CueKind::Step(kind) => {
                         return Some(Step {
@@ -394,13 +414,13 @@ fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
              caregiver is told — watch GET /api/v1/alerts?kind=call"
         ),
     ));
-    cues.push(say(
-        call_at + tier0,
-        format!(
+    cues.push(Cue {
+        at: call_at + tier0,
+        kind: CueKind::Escalation(format!(
             "nobody acknowledged {who}'s call within {} s: the policy tells tier 1, the nurse lead",
             tier0.as_secs()
-        ),
-    ));
+        )),
+    });
     let ack = call_at + tier0 + (tier1 / 4);
     cues.push(operator(
         ack,

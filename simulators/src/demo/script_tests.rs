@@ -193,3 +193,24 @@ fn no_board_reports_a_low_battery_except_the_scripted_one() {
         }
     }
 }
+
+#[test]
+fn escalation_is_narrated_only_when_the_demo_policy_applies() {
+    let says = |on: bool| {
+        let mut s = script();
+        s.narrate_escalation(on);
+        let mut lines = Vec::new();
+        let mut now = Duration::ZERO;
+        while now < s.cycle_len() {
+            while let Some(step) = s.poll_step(now) {
+                if let StepKind::Say(text) = step.kind {
+                    lines.push(text);
+                }
+            }
+            now = s.next_deadline();
+        }
+        lines.iter().filter(|l| l.contains("tier 1")).count()
+    };
+    assert_eq!(says(true), 1);
+    assert_eq!(says(false), 0);
+}
