@@ -291,7 +291,7 @@ async fn the_scripted_call_is_raised_escalated_acknowledged_and_resolved_within_
         }
     })
     .await;
-    let trail = detail["audit"]
+    let trail = detail["trail"]
         .as_array()
         .unwrap_or_else(|| panic!("the detail has the audit trail: {detail}"));
     let text = serde_json::to_string(trail).unwrap();
