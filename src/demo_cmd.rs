@@ -331,6 +331,21 @@ async fn register_district(
             .into())
         }
     };
+    // A kept data directory already holds the district (the registry is its own file there).
+    let first_site = district
+        .sites
+        .first()
+        .map(|s| s.id.as_str())
+        .unwrap_or("home-01");
+    let (status, _) = admin
+        .request(Method::GET, &format!("/api/v1/sites/{first_site}"), None)
+        .await?;
+    if status.is_success() {
+        return Ok((
+            note.0,
+            format!("{} (district registered by an earlier run)", note.1),
+        ));
+    }
     let doc = district::import_document(district, true);
     let (status, report) = admin
         .request(Method::POST, "/api/v1/import", Some(&doc))

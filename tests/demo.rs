@@ -30,8 +30,13 @@ struct Demo {
 impl Demo {
     /// Starts `vigil demo` and reads its banner.
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
             .args(["demo", "--script-speed", SPEED, "--for", "5m"])
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -325,4 +330,19 @@ async fn a_busy_port_stops_the_demo_at_once_naming_the_port_and_the_flag() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(err.contains("--port"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_data_directory_serves_the_same_district_with_a_new_login_on_a_second_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    for run in 0..2 {
+        let demo = Demo::start_with(&["--data-dir", data]).await;
+        let token = demo.token().await;
+        let (status, sites) = http(demo.api, "GET", "/api/v1/sites", Some(&token), None).await;
+        assert_eq!(status, 200, "run {run}: {sites}");
+        assert_eq!(ids(&sites).len(), 5, "run {run}");
+        demo.interrupt().await;
+    }
+    assert!(dir.path().join("registry.sqlite3").exists());
 }
