@@ -173,6 +173,7 @@ async fn play(args: DemoArgs, listen: SocketAddr, data_dir: PathBuf) -> anyhow::
     let mut hardware =
         DistrictHardware::start(&district, &data_dir, &ready.broker_url, boot_id).await?;
     let operator = DutyOperator::login(api_addr, OPERATOR_USER, &operator_password).await?;
+    let paths = served_paths(&admin).await;
 
     print_banner(&Banner {
         api: api_addr,
@@ -185,6 +186,8 @@ async fn play(args: DemoArgs, listen: SocketAddr, data_dir: PathBuf) -> anyhow::
         policy_note: &policy_note,
         speed: args.script_speed,
         ready_in: started.elapsed(),
+        alerts_served: paths.iter().any(|p| p == "/api/v1/alerts"),
+        events_served: paths.iter().any(|p| p == "/api/v1/events"),
     });
 
     let deadline = args.run_for.map(|d| tokio::time::Instant::now() + d);
@@ -222,6 +225,13 @@ async fn play(args: DemoArgs, listen: SocketAddr, data_dir: PathBuf) -> anyhow::
         }
         let wake = clock_start
             + Duration::from_secs_f64(script.next_deadline().as_secs_f64() / args.script_speed);
+        for (device, alert) in hardware.new_help_coming() {
+            say(&format!(
+                "  ({device} received \"help is coming\" for alert {alert}: its LED lights up)"
+            ));
+        }
+        // Downlinks arrive between steps: look at least every second.
+        let wake = wake.min(tokio::time::Instant::now() + Duration::from_secs(1));
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
             _ = &mut ctrl_c => break,
@@ -419,6 +429,23 @@ struct Banner<'a> {
     policy_note: &'a str,
     speed: f64,
     ready_in: Duration,
+    alerts_served: bool,
+    events_served: bool,
+}
+
+/// The paths the API's OpenAPI document lists (empty when it cannot be read): which parts of
+/// the system this build serves.
+async fn served_paths(client: &ApiClient) -> Vec<String> {
+    match client
+        .request(Method::GET, "/api/v1/openapi.json", None)
+        .await
+    {
+        Ok((status, doc)) if status.is_success() => doc["paths"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default(),
+        Ok(_) | Err(_) => Vec::new(),
+    }
 }
 
 fn print_banner(b: &Banner<'_>) {
@@ -473,6 +500,18 @@ fn print_banner(b: &Banner<'_>) {
     );
     println!("    curl -s -H \"Authorization: Bearer $TOKEN\" http://{api}/api/v1/alerts");
     println!("    curl -s -H \"Authorization: Bearer $TOKEN\" http://{api}/api/v1/sites");
+    if b.events_served {
+        println!(
+            "    curl -sN -H \"Authorization: Bearer $TOKEN\" http://{api}/api/v1/events   # live"
+        );
+    }
+    if !b.alerts_served {
+        println!();
+        println!(
+            "  Note: this build raises no alerts yet (no alert API): the boards' readings are \
+             stored and served, the operator's steps are skipped."
+        );
+    }
     println!();
     let speed = if (b.speed - 1.0).abs() > f64::EPSILON {
         format!(" at {}x speed", b.speed)

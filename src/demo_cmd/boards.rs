@@ -33,6 +33,8 @@ pub struct SiteGateway {
 pub struct DistrictHardware {
     pub gateways: Vec<SiteGateway>,
     boards: BTreeMap<DeviceId, SimBoard>,
+    /// "Help is coming" downlinks already reported, per board.
+    help_seen: BTreeMap<DeviceId, usize>,
 }
 
 impl DistrictHardware {
@@ -131,7 +133,11 @@ impl DistrictHardware {
                 .await
                 .with_context(|| format!("board {} connects to its gateway", b.device()))?;
         }
-        Ok(Self { gateways, boards })
+        Ok(Self {
+            gateways,
+            boards,
+            help_seen: BTreeMap::new(),
+        })
     }
 
     pub fn board_count(&self) -> usize {
@@ -146,6 +152,21 @@ impl DistrictHardware {
             .with_context(|| format!("no board {device} in the district"))?;
         board.send(body).await?;
         Ok(())
+    }
+
+    /// Boards that received a "help is coming" downlink since the last call, with the alert
+    /// it answers.
+    pub fn new_help_coming(&mut self) -> Vec<(DeviceId, u64)> {
+        let mut news = Vec::new();
+        for (device, board) in &self.boards {
+            let help = board.help_coming();
+            let seen = self.help_seen.entry(device.clone()).or_insert(0);
+            for h in help.iter().skip(*seen) {
+                news.push((device.clone(), h.alert_id));
+            }
+            *seen = help.len();
+        }
+        news
     }
 
     /// Stops the boards, then the gateways (each finishes what it holds).
