@@ -288,59 +288,8 @@ async fn register_district(
     district: &vigil_sim::scenario::Scenario,
     speed: f64,
 ) -> anyhow::Result<(bool, String)> {
-    let policy = district::escalation_policy(speed);
-    let path = format!("/api/v1/escalation_policies/{}", district::POLICY_ID);
-    let tiers: Vec<String> = policy["tiers"]
-        .as_array()
-        .map(|t| {
-            t.iter()
-                .map(|t| format!("{} s", t["ack_deadline_s"]))
-                .collect()
-        })
-        .unwrap_or_default();
-    let applies = format!(
-        "escalation policy {}: tiers acknowledge within {}",
-        district::POLICY_ID,
-        tiers.join(" / ")
-    );
-    let note = match admin.request(Method::PUT, &path, Some(&policy)).await? {
-        (s, _) if s.is_success() => (true, applies),
-        (s, _)
-            if s == hyper::StatusCode::NOT_FOUND || s == hyper::StatusCode::METHOD_NOT_ALLOWED =>
-        {
-            let created = admin
-                .request(Method::POST, "/api/v1/escalation_policies", Some(&policy))
-                .await?;
-            if created.0.is_success() {
-                (true, applies)
-            } else if created.0 == hyper::StatusCode::NOT_FOUND {
-                (
-                    false,
-                    "this build has no escalation policies in the registry: the telecare \
-                     default (60 s / 120 s / 300 s) applies, so the operator answers before \
-                     tier 1 is told"
-                        .into(),
-                )
-            } else {
-                return Err(ApiCallError::Status {
-                    method: Method::POST,
-                    path: "/api/v1/escalation_policies".into(),
-                    status: created.0,
-                    body: created.1.to_string(),
-                }
-                .into());
-            }
-        }
-        (status, body) => {
-            return Err(ApiCallError::Status {
-                method: Method::PUT,
-                path,
-                status,
-                body: body.to_string(),
-            }
-            .into())
-        }
-    };
+    let note = register_policy(admin, speed).await?;
+    let policy = note.0.then_some(district::POLICY_ID);
     // A kept data directory already holds the district (the registry is its own file there).
     let first_site = district
         .sites
@@ -356,13 +305,13 @@ async fn register_district(
             format!("{} (district registered by an earlier run)", note.1),
         ));
     }
-    let doc = district::import_document(district, true);
+    let doc = district::import_document(district, true, policy);
     let (status, report) = admin
         .request(Method::POST, "/api/v1/import", Some(&doc))
         .await?;
     if status == hyper::StatusCode::UNPROCESSABLE_ENTITY && report.to_string().contains("role") {
         // A registry whose shifts hold no roster role yet: each shift holds its responder's.
-        let doc = district::import_document(district, false);
+        let doc = district::import_document(district, false, policy);
         admin
             .expect_ok(Method::POST, "/api/v1/import", Some(&doc))
             .await
@@ -371,6 +320,52 @@ async fn register_district(
         anyhow::bail!("registering the demo district: {status}: {report}");
     }
     Ok(note)
+}
+
+/// Registers the demo's escalation policy (replacing one of an earlier run). Never fatal: a
+/// server without policies, or refusing this one, applies its telecare default.
+async fn register_policy(admin: &ApiClient, speed: f64) -> Result<(bool, String), ApiCallError> {
+    let policy = district::escalation_policy(speed);
+    let tiers: Vec<String> = policy["tiers"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .map(|t| format!("{} s", t["ack_deadline_s"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let applies = format!(
+        "escalation policy {}: tiers acknowledge within {}",
+        district::POLICY_ID,
+        tiers.join(" / ")
+    );
+    let path = format!("/api/v1/escalation_policies/{}", district::POLICY_ID);
+    if admin
+        .request(Method::PUT, &path, Some(&policy))
+        .await?
+        .0
+        .is_success()
+    {
+        return Ok((true, applies));
+    }
+    let (status, body) = admin
+        .request(Method::POST, "/api/v1/escalation_policies", Some(&policy))
+        .await?;
+    let fallback = "the telecare default (60 s / 120 s / 300 s) applies, so the operator answers \
+                    before tier 1 is told";
+    Ok(if status.is_success() {
+        (true, applies)
+    } else if status == hyper::StatusCode::NOT_FOUND {
+        (
+            false,
+            format!("this build has no escalation policies in the registry: {fallback}"),
+        )
+    } else {
+        (
+            false,
+            format!("the demo's escalation policy was refused ({status}: {body}): {fallback}"),
+        )
+    })
 }
 
 async fn board_action(hardware: &mut DistrictHardware, action: Action) {

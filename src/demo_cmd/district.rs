@@ -13,8 +13,8 @@ use vigil_sim::scenario::{DeviceKind, Scenario, SiteKind};
 pub const POLICY_ID: &str = "demo-telecare";
 
 /// The registry import document (`POST /api/v1/import`) for `district`; `roster_roles`: the
-/// shifts name the roster role they hold.
-pub fn import_document(district: &Scenario, roster_roles: bool) -> Value {
+/// shifts name the roster role they hold; `policy`: the escalation policy the sites name.
+pub fn import_document(district: &Scenario, roster_roles: bool, policy: Option<&str>) -> Value {
     let sites: Vec<Value> = district
         .sites
         .iter()
@@ -26,14 +26,17 @@ pub fn import_document(district: &Scenario, roster_roles: bool) -> Value {
                     .find(|h| h.site == s.id.as_str())
                     .map_or(("Household", "unknown"), |h| (h.site_name, h.address)),
             };
-            json!({
+            let mut site = json!({
                 "id": s.id.as_str(),
                 "kind": match s.kind { SiteKind::Household => "household", SiteKind::Facility => "facility" },
                 "name": name,
                 "address": address,
                 "timezone": cast::TIMEZONE,
-                "escalation_policy": POLICY_ID,
-            })
+            });
+            if let Some(p) = policy {
+                site["escalation_policy"] = json!(p);
+            }
+            site
         })
         .collect();
     let residents: Vec<Value> = district
