@@ -263,7 +263,7 @@ async fn the_demo_serves_its_district_and_the_boards_frames_then_stops_cleanly_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the alert engine in `vigil server` (package engine) and escalation policies in the registry (package regcache): run with --ignored once both have landed"]
+#[ignore = "needs the alert engine in `vigil server` (package engine): run with --ignored once it has landed"]
 async fn the_scripted_call_is_raised_escalated_acknowledged_and_resolved_within_a_minute() {
     let demo = Demo::start().await;
     let token = demo.token().await;
@@ -300,9 +300,17 @@ async fn the_scripted_call_is_raised_escalated_acknowledged_and_resolved_within_
         .as_array()
         .unwrap_or_else(|| panic!("the detail has the audit trail: {detail}"));
     let text = serde_json::to_string(trail).unwrap();
-    assert!(
-        text.contains("\"escalated\"") && text.contains("\"tier\":1"),
-        "escalated to tier 1 before anyone answered: {text}"
+    let escalated = text.contains("\"escalated\"") && text.contains("\"tier\":1");
+    // With the demo's policy (20 s for tier 0, a quarter of that at this speed) nobody answers
+    // in time and the nurse lead is told; with the server's telecare default (60 s) the
+    // operator answers first.
+    let demo_policy = demo
+        .printed
+        .iter()
+        .any(|l| l.contains("policy") && l.contains("tiers acknowledge within"));
+    assert_eq!(
+        escalated, demo_policy,
+        "escalated to tier 1 exactly when the demo policy applies: {text}"
     );
     assert!(
         text.contains("duty-operator"),
