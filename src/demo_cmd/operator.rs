@@ -27,7 +27,10 @@ pub enum OperatorError {
          the script's operator steps are skipped"
     )]
     NoAlertApi(&'static str),
-    #[error("no open `{kind}` alert for {subject} after {secs} s: nothing to {action}")]
+    #[error(
+        "no open `{kind}` alert for {subject} after {secs} s (closed by its rule already, or \
+         never raised): nothing to {action}"
+    )]
     NotFound {
         kind: &'static str,
         subject: String,
@@ -92,7 +95,15 @@ impl DutyOperator {
 
     /// The newest alert of the step's kind and subject that is not closed.
     async fn find(&self, step: &OperatorStep, verb: &'static str) -> Result<u64, OperatorError> {
-        let path = format!("/api/v1/alerts?kind={}&limit=100", step.alert.kind);
+        // Only alerts still open to this action: few, whatever the length of the history.
+        let states = match step.action {
+            OperatorAction::Acknowledge => "open",
+            OperatorAction::Resolve { .. } => "open,acknowledged,dispatched,on_scene",
+        };
+        let path = format!(
+            "/api/v1/alerts?kind={}&state={states}&limit=100",
+            step.alert.kind
+        );
         let give_up = tokio::time::Instant::now() + FIND_FOR;
         loop {
             let (status, page) = self.client.request(Method::GET, &path, None).await?;
