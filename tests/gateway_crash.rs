@@ -40,6 +40,8 @@ async fn start_server(
     let attachments = Attachments {
         ready: Some(ready_tx),
         sink: std::sync::Arc::new(sink),
+        // The simulated boards are not registered.
+        directory: Some(std::sync::Arc::new(vigil_server::ingest::AcceptAllDevices)),
         ..Default::default()
     };
     let task = tokio::spawn(async move {

@@ -182,6 +182,8 @@ async fn measure(
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let attachments = Attachments {
+        // The benchmark's devices are not registered.
+        directory: Some(Arc::new(crate::ingest::AcceptAllDevices)),
         stats: Arc::clone(&stats),
         sink: counter.clone(),
         ready: Some(ready_tx),

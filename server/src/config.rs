@@ -16,9 +16,13 @@ pub struct ServerConfig {
     pub database: DatabaseConfig,
     pub ingest: IngestConfig,
     pub retention: RetentionConfig,
+    /// The registry cache (`[registry]`).
+    pub registry: RegistryConfig,
     /// The HTTP API (`[api]`). Absent: the library serves no HTTP; `vigil server` always
     /// serves it, with [`ApiConfig::default`] when the file has no `[api]` table.
     pub api: Option<crate::http::ApiConfig>,
+    /// Notification channels: webhooks and live events (`[notify]`).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// Which MQTT broker to read from, and how.
@@ -89,6 +93,27 @@ pub struct RetentionConfig {
     pub raw_readings_days: u32,
     /// How often the retention job runs, in seconds.
     pub check_interval_s: u64,
+}
+
+/// How the server's in-memory copy of the registry follows the database.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Seconds between re-reads of the registry, so writes by another server instance show
+    /// up (writes through this server's API show up at once).
+    pub refresh_s: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self { refresh_s: 5 }
+    }
+}
+
+impl RegistryConfig {
+    pub fn refresh_every(&self) -> Duration {
+        Duration::from_secs(self.refresh_s)
+    }
 }
 
 impl Default for BrokerConfig {
@@ -200,6 +225,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "VIGIL_RETENTION_RAW_READINGS_DAYS",
         "retention.raw_readings_days",
     ),
+    ("VIGIL_WEBHOOK_SECRET", "notify.webhook_secret"),
 ];
 
 impl ServerConfig {
@@ -277,6 +303,10 @@ impl ServerConfig {
                     self.retention.raw_readings_days =
                         value.parse().map_err(|_| bad("a number of days"))?
                 }
+                "VIGIL_WEBHOOK_SECRET" => {
+                    self.notify.webhook_secret =
+                        optional(&value).map(crate::notify::settings::SecretText)
+                }
                 other => unreachable!("{other} is listed in ENV_VARS but not handled"),
             }
         }
@@ -319,8 +349,17 @@ impl ServerConfig {
         if self.ingest.max_batch_readings == 0 {
             return invalid("ingest.max_batch_readings", "must be at least 1");
         }
+        if self.registry.refresh_s == 0 {
+            return invalid("registry.refresh_s", "must be at least 1");
+        }
         if self.retention.check_interval_s == 0 {
             return invalid("retention.check_interval_s", "must be at least 1");
+        }
+        if let Err(e) = self.notify.validate() {
+            return Err(ConfigError::Invalid {
+                field: "notify",
+                problem: e.to_string(),
+            });
         }
         Ok(())
     }
@@ -337,6 +376,16 @@ mod tests {
         assert_eq!(c.broker.url, None);
         assert_eq!(c.database.url, None);
         assert_eq!(c.broker.embedded.port, 1883);
+        assert_eq!(c.registry.refresh_s, 5);
+    }
+
+    #[test]
+    fn registry_refresh_is_read_from_the_file_and_must_be_positive() {
+        let c = ServerConfig::from_toml("[registry]\nrefresh_s = 30\n").unwrap();
+        assert_eq!(c.registry.refresh_every(), Duration::from_secs(30));
+        let c = ServerConfig::from_toml("[registry]\nrefresh_s = 0\n").unwrap();
+        let err = c.validate().unwrap_err();
+        assert!(err.to_string().starts_with("registry.refresh_s"), "{err}");
     }
 
     #[test]
@@ -367,6 +416,38 @@ mod tests {
             err.to_string().contains("VIGIL_EMBEDDED_BROKER_PORT"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_webhook_secret_comes_from_the_environment_and_files_default_to_the_data_dir() {
+        let mut c = ServerConfig::load(None, |k| match k {
+            "VIGIL_WEBHOOK_SECRET" => Some("a-secret-of-enough-length".into()),
+            "VIGIL_DATABASE_DIR" => Some("/srv/vigil".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            c.notify.webhook_secret.as_ref().map(|s| s.0.as_str()),
+            Some("a-secret-of-enough-length")
+        );
+        // `run_with` places the files once flags have had their say on the data directory.
+        assert_eq!(c.notify.webhook_secret_file, None);
+        let dir = c.database.data_dir.clone();
+        c.notify.resolve_paths(&dir);
+        assert_eq!(
+            c.notify.webhook_secret_file.as_deref(),
+            Some(Path::new("/srv/vigil/webhook-secret"))
+        );
+        assert!(!format!("{c:?}").contains("a-secret"), "never printed");
+        let err = ServerConfig::load(None, |k| {
+            (k == "VIGIL_WEBHOOK_SECRET").then(|| "short".into())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("16 bytes"), "{err}");
+        let c = ServerConfig::from_toml("[notify]\nsse_buffer = 64\nwebhook_timeout_ms = 500\n")
+            .unwrap();
+        assert_eq!(c.notify.sse_buffer, 64);
+        assert_eq!(c.notify.webhook_timeout_ms, 500);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `vigil server`'s data plane as one future: open the store, start the embedded broker when
-//! no broker URL is given, run ingest and retention until the caller's shutdown signal.
+//! `vigil server`'s data plane as one future: open the store and the registry, start the
+//! embedded broker when no broker URL is given, run ingest, retention and the registry
+//! refresh until the caller's shutdown signal.
 //!
 //! The caller owns the shutdown signal (mini-redis style), so tests and benchmarks start and
 //! stop a whole server in-process.
@@ -19,15 +20,18 @@ use crate::config::ServerConfig;
 use crate::ingest::decode::DecodeLimits;
 use crate::ingest::mqtt::{run_ingest, IngestParts, MqttSettings};
 use crate::ingest::writer::{CrashAfterCommit, WriterSettings};
-use crate::ingest::{
-    AcceptAllDevices, BrokerAddress, DeviceDirectory, FrameSink, IngestError, IngestStats, NoSink,
-};
+use crate::ingest::{BrokerAddress, DeviceDirectory, FrameSink, IngestError, IngestStats, NoSink};
+use crate::registry::cache::RegistryCache;
+use crate::registry::Registry;
+use crate::notify::live::LiveHub;
 use crate::store::{self, SharedStore, StoreError};
 
 /// What the other parts of the server plug into ingest.
 pub struct Attachments {
-    /// Which devices are accepted (the registry); default: all.
-    pub directory: Arc<dyn DeviceDirectory>,
+    /// Which devices are accepted. `None` (the default, what `vigil server` uses): the
+    /// registry — frames of unregistered devices are quarantined. Tests and benchmarks that
+    /// publish unregistered ids pass `Some(Arc::new(AcceptAllDevices))`.
+    pub directory: Option<Arc<dyn DeviceDirectory>>,
     /// Where committed frames go (the detectors); default: nowhere.
     pub sink: Arc<dyn FrameSink>,
     /// Live ingest totals.
@@ -41,7 +45,7 @@ pub struct Attachments {
 impl Default for Attachments {
     fn default() -> Self {
         Self {
-            directory: Arc::new(AcceptAllDevices),
+            directory: None,
             sink: Arc::new(NoSink),
             stats: Arc::new(IngestStats::default()),
             ready: None,
@@ -58,8 +62,14 @@ pub struct Ready {
     /// The URL gateways and boards publish to.
     pub broker_url: String,
     pub store: SharedStore,
+    /// The registry in memory (devices, sites, residents, rosters, escalation).
+    pub registry: Arc<RegistryCache>,
+    /// The registry facade over the same database; its writes refresh `registry` at once.
+    pub registry_service: Registry,
     /// Where the HTTP API listens, when it is served.
     pub api: Option<std::net::SocketAddr>,
+    /// The live events served at `GET /api/v1/events`.
+    pub live: LiveHub,
 }
 
 /// Why the server stopped.
@@ -67,6 +77,8 @@ pub struct Ready {
 pub enum RunError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("registry: {0}")]
+    Registry(#[from] crate::registry::StoreError),
     #[error("embedded broker: {0}")]
     Broker(#[from] BrokerError),
     #[error("broker URL: {0}")]
@@ -88,8 +100,20 @@ pub async fn run_with(
     attachments: Attachments,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    let mut config = config;
+    // Files of [notify] left unset go to the data directory, as finally configured.
+    let data_dir = config.database.data_dir.clone();
+    config.notify.resolve_paths(&data_dir);
+    let live = LiveHub::new(config.notify.sse_buffer);
     let store = store::open(&config.database).await?;
     tracing::info!(backend = store.backend().name(), "store open");
+    let registry = RegistryCache::load(crate::registry::open(&config.database).await?).await?;
+    let registry_service = registry.registry();
+    tracing::info!(
+        devices = registry.view().devices().count(),
+        sites = registry.view().sites().count(),
+        "registry loaded"
+    );
     let (address, embedded) = match &config.broker.url {
         Some(url) => (BrokerAddress::parse(url)?, None),
         None => {
@@ -114,9 +138,10 @@ pub async fn run_with(
     let api = match &config.api {
         Some(api_config) => Some(
             crate::http::server::start(
-                &config.database,
+                registry_service.clone(),
                 Arc::clone(&store),
                 api_config.clone(),
+                live.clone(),
                 stopped(stop_rx.clone()),
             )
             .await?,
@@ -128,9 +153,13 @@ pub async fn run_with(
             broker: embedded,
             broker_url,
             store: Arc::clone(&store),
+            registry: Arc::clone(&registry),
+            registry_service,
             api: api.as_ref().map(|a| a.address),
+            live: live.clone(),
         });
     }
+    let refresh = registry.spawn_refresh(config.registry.refresh_every(), stopped(stop_rx.clone()));
     let ingest_stop = stopped(stop_rx);
     let signal = async move {
         shutdown.await;
@@ -151,7 +180,9 @@ pub async fn run_with(
     };
     let parts = IngestParts {
         store,
-        directory: attachments.directory,
+        directory: attachments
+            .directory
+            .unwrap_or_else(|| Arc::clone(&registry) as Arc<dyn DeviceDirectory>),
         sink: attachments.sink,
         stats: attachments.stats,
         writer: WriterSettings {
@@ -172,6 +203,7 @@ pub async fn run_with(
         () = &mut signal => ingest.await,
     };
     retention.abort();
+    refresh.abort();
     if let Some(api) = api {
         api.task.abort();
     }

@@ -58,7 +58,9 @@ pub async fn open(config: &DatabaseConfig) -> Result<AnyAlertStore> {
             let pg: tokio_postgres::Config = url
                 .parse()
                 .map_err(|e: tokio_postgres::Error| AlertStoreError::PoolSetup(e.to_string()))?;
-            Ok(PgAlertStore::connect(pg, config.pool_size.max(2)).await?.into())
+            Ok(PgAlertStore::connect(pg, config.pool_size.max(2))
+                .await?
+                .into())
         }
         None => {
             std::fs::create_dir_all(&config.data_dir).map_err(|e| {
@@ -132,5 +134,13 @@ impl AlertStore for AnyAlertStore {
 
     async fn kpi_records(&self, site: &SiteId, period: Period) -> Result<Vec<AuditRecord>> {
         each!(self, s => s.kpi_records(site, period).await)
+    }
+
+    async fn kpi_records_of_sites(
+        &self,
+        sites: Option<&[SiteId]>,
+        period: Period,
+    ) -> Result<Vec<AuditRecord>> {
+        each!(self, s => s.kpi_records_of_sites(sites, period).await)
     }
 }

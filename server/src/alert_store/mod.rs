@@ -181,6 +181,14 @@ pub trait AlertStore: Send + Sync {
         site: &SiteId,
         period: Period,
     ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send;
+
+    /// [`kpi_records`](Self::kpi_records) of several sites in one query: `None` for every
+    /// site. Records of different alerts interleave; each alert's own are oldest first.
+    fn kpi_records_of_sites(
+        &self,
+        sites: Option<&[SiteId]>,
+        period: Period,
+    ) -> impl Future<Output = Result<Vec<AuditRecord>>> + Send;
 }
 
 // ---- conversions shared by both backends ----

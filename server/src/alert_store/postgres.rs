@@ -429,4 +429,40 @@ impl AlertStore for PgAlertStore {
             .map(|r| from_json("audit record", r.get(0)))
             .collect()
     }
+
+    async fn kpi_records_of_sites(
+        &self,
+        sites: Option<&[SiteId]>,
+        period: Period,
+    ) -> Result<Vec<AuditRecord>> {
+        let conn = self.pool.get().await?;
+        let (from, until) = (ms(period.from)?, ms(period.until)?);
+        let rows = match sites {
+            Some(sites) => {
+                let sites: Vec<String> = sites.iter().map(|s| s.to_string()).collect();
+                conn.query(
+                    "SELECT record::text FROM alert_audit WHERE alert_id IN (
+                         SELECT alert_id FROM alert_audit
+                          WHERE change = 'raised' AND at >= $1 AND at < $2
+                            AND site = ANY($3))
+                      ORDER BY seq",
+                    &[&from, &until, &sites],
+                )
+                .await?
+            }
+            None => {
+                conn.query(
+                    "SELECT record::text FROM alert_audit WHERE alert_id IN (
+                         SELECT alert_id FROM alert_audit
+                          WHERE change = 'raised' AND at >= $1 AND at < $2)
+                      ORDER BY seq",
+                    &[&from, &until],
+                )
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|r| from_json("audit record", r.get(0)))
+            .collect()
+    }
 }

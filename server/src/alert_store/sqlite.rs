@@ -435,4 +435,37 @@ impl AlertStore for SqliteAlertStore {
         })
         .await
     }
+
+    async fn kpi_records_of_sites(
+        &self,
+        sites: Option<&[SiteId]>,
+        period: Period,
+    ) -> Result<Vec<AuditRecord>> {
+        let (from, until) = (ms(period.from)?, ms(period.until)?);
+        let sites: Option<Vec<String>> = sites.map(|s| s.iter().map(|s| s.to_string()).collect());
+        let sites = sites.map(|s| to_json("site list", &s)).transpose()?;
+        self.with_conn(move |conn| match sites {
+            // One parameter however many sites: the list travels as a JSON array.
+            Some(sites) => json_rows(
+                conn,
+                "audit record",
+                "SELECT record FROM alert_audit WHERE alert_id IN (
+                     SELECT alert_id FROM alert_audit
+                      WHERE change = 'raised' AND at >= ?1 AND at < ?2
+                        AND site IN (SELECT value FROM json_each(?3)))
+                  ORDER BY seq",
+                params![from, until, sites],
+            ),
+            None => json_rows(
+                conn,
+                "audit record",
+                "SELECT record FROM alert_audit WHERE alert_id IN (
+                     SELECT alert_id FROM alert_audit
+                      WHERE change = 'raised' AND at >= ?1 AND at < ?2)
+                  ORDER BY seq",
+                params![from, until],
+            ),
+        })
+        .await
+    }
 }

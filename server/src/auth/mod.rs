@@ -56,7 +56,12 @@ impl Role {
     /// Whether this role may perform `action` (in sites of its scope).
     pub fn allows(self, action: Action) -> bool {
         match action {
-            Action::ReadRegistry | Action::ReadTelemetry => true,
+            Action::ReadRegistry | Action::ReadTelemetry | Action::ReadAlerts => true,
+            // Operators take the call that a resident is in hospital; supervisors only watch.
+            Action::MarkAway => match self {
+                Self::Operator | Self::Manager | Self::Admin => true,
+                Self::Supervisor => false,
+            },
             Action::WriteRegistry | Action::ImportRegistry => match self {
                 Self::Manager | Self::Admin => true,
                 Self::Operator | Self::Supervisor => false,
@@ -80,6 +85,10 @@ impl fmt::Display for Role {
 pub enum Action {
     ReadRegistry,
     ReadTelemetry,
+    /// List alerts, read their trail, compute KPIs.
+    ReadAlerts,
+    /// Set or clear a resident's "away until".
+    MarkAway,
     /// Create, change or delete residents, devices, gateways, responders and shifts.
     WriteRegistry,
     ImportRegistry,

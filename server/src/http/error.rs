@@ -38,6 +38,9 @@ pub enum ApiError {
     RateLimited { retry_after_s: u64 },
     #[error("a dependency is unavailable")]
     Unavailable,
+    /// This server runs without the part the endpoint needs (e.g. no alert store).
+    #[error("{0}")]
+    NotConfigured(&'static str),
     #[error("internal error")]
     Internal,
 }
@@ -70,7 +73,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +91,7 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::NotConfigured(_) => "not_configured",
             Self::Internal => "internal",
         }
     }
@@ -180,6 +184,7 @@ impl IntoResponse for ApiError {
             | Self::PayloadTooLarge { .. }
             | Self::UnsupportedMediaType { .. }
             | Self::Unavailable
+            | Self::NotConfigured(_)
             | Self::Internal => {}
         }
         resp

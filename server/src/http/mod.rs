@@ -7,10 +7,17 @@
 //!   bound, until the caller's shutdown future completes.
 //! - `error`: the one error type; `extract`: body, query, path and session extractors.
 //! - `session_routes`: login, logout, who am I, users. `registry_routes`: CRUD, import, on
-//!   duty. `telemetry_routes` over the [`TelemetryQueries`] trait. `ops`: health, readiness,
-//!   metrics.
+//!   duty. `telemetry_routes` over the [`TelemetryQueries`] trait. `alert_routes`: alert
+//!   listing, detail, KPIs and "away until" (schemas of the alert JSON in `alert_schema`).
+//!   `events_routes`: the live events (Server-Sent Events) of a
+//!   [`LiveHub`](crate::notify::live::LiveHub) attached with [`AppState::with_live`].
+//!   `ops`: health, readiness, metrics.
 
+mod alert_query;
+mod alert_routes;
+mod alert_schema;
 mod error;
+mod events_routes;
 mod extract;
 mod ops;
 mod registry_routes;
@@ -22,7 +29,7 @@ mod telemetry_routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -38,7 +45,9 @@ pub use extract::SESSION_COOKIE;
 pub use ops::metrics_handle;
 pub use telemetry::TelemetryQueries;
 
+use crate::alert_store::AnyAlertStore;
 use crate::auth::{LoginLimiter, LoginRateLimit, PasswordHashing};
+use crate::notify::live::LiveHub;
 use crate::registry::Registry;
 
 /// Settings of the HTTP API (the `[api]` table of the server configuration).
@@ -59,6 +68,9 @@ pub struct ApiConfig {
     pub max_import_bytes: usize,
     /// Mark the session cookie `Secure` (HTTPS only; browsers also accept it on localhost).
     pub secure_cookie: bool,
+    /// How often an open event stream checks that its session is still live (logout,
+    /// expiry), in seconds.
+    pub events_session_check_s: u64,
 }
 
 impl Default for ApiConfig {
@@ -77,6 +89,7 @@ impl Default for ApiConfig {
             max_body_bytes: 64 * 1024,
             max_import_bytes: 8 * 1024 * 1024,
             secure_cookie: true,
+            events_session_check_s: 30,
         }
     }
 }
@@ -104,13 +117,20 @@ impl Clock for SystemClock {
     }
 }
 
+// Design: `Clone` so that the `with_*` builders can add optional parts to a state that is
+// already shared (`Arc::unwrap_or_clone`); the limiter is shared by every copy.
+#[derive(Clone)]
 struct Inner {
     registry: Registry,
     telemetry: Arc<dyn TelemetryQueries>,
     config: ApiConfig,
     clock: Arc<dyn Clock>,
     hashing: PasswordHashing,
-    limiter: Mutex<LoginLimiter>,
+    limiter: Arc<Mutex<LoginLimiter>>,
+    /// Set once by [`AppState::with_live`].
+    live: OnceLock<LiveHub>,
+    /// The alert store; without one the alert endpoints answer 503.
+    alerts: Option<AnyAlertStore>,
 }
 
 /// Everything the handlers share.
@@ -136,8 +156,22 @@ impl AppState {
             config,
             clock,
             hashing,
-            limiter: Mutex::new(limiter),
+            limiter: Arc::new(Mutex::new(limiter)),
+            live: OnceLock::new(),
+            alerts: None,
         }))
+    }
+
+    /// Serves the alert endpoints (`/alerts`, `/kpis`) from `store`.
+    pub fn with_alerts(self, store: AnyAlertStore) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.0);
+        inner.alerts = Some(store);
+        Self(Arc::new(inner))
+    }
+
+    /// The alert store, when the server has one.
+    pub fn alerts(&self) -> Option<&AnyAlertStore> {
+        self.0.alerts.as_ref()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -162,6 +196,20 @@ impl AppState {
 
     pub(crate) fn limiter(&self) -> &Mutex<LoginLimiter> {
         &self.0.limiter
+    }
+
+    /// Serves `hub` at `GET /api/v1/events` (without one that endpoint answers 503). Set it
+    /// while building the state: clones share it, and a second hub is ignored (logged).
+    pub fn with_live(self, hub: LiveHub) -> Self {
+        if self.0.live.set(hub).is_err() {
+            tracing::warn!("a live hub is already attached; the new one is ignored");
+        }
+        self
+    }
+
+    /// The live event hub, when one is attached.
+    pub fn live(&self) -> Option<&LiveHub> {
+        self.0.live.get()
     }
 }
 
@@ -200,7 +248,9 @@ fn api_v1(max_import_bytes: usize) -> (Router<AppState>, utoipa::openapi::OpenAp
             "/api/v1",
             session_routes::routes()
                 .merge(registry_routes::routes(max_import_bytes))
-                .merge(telemetry_routes::routes()),
+                .merge(telemetry_routes::routes())
+                .merge(events_routes::routes())
+                .merge(alert_routes::routes()),
         )
         .split_for_parts()
 }
@@ -254,6 +304,15 @@ pub async fn serve(
             tracing::warn!(error = %e, "cannot set TCP_NODELAY on an API connection");
         }
     });
+    // Open event streams never end by themselves: end them, or the graceful shutdown would
+    // wait for them forever.
+    let stopping = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        if let Some(hub) = stopping.live() {
+            hub.close();
+        }
+    };
     let result = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),

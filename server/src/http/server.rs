@@ -1,4 +1,4 @@
-//! Starting the HTTP API inside `vigil server`: the registry on the server's database, the
+//! Starting the HTTP API inside `vigil server`: the registry (opened by `run_with`), the
 //! initial admin from the environment, telemetry from the server's store.
 
 use std::future::Future;
@@ -10,13 +10,13 @@ use tokio::task::JoinHandle;
 use super::store_telemetry::StoreTelemetry;
 use super::{serve, ApiConfig, AppState, Clock, SystemClock};
 use crate::auth::{bootstrap_admin, AdminBootstrap, PasswordHashing};
-use crate::config::DatabaseConfig;
-use crate::registry::{PostgresRegistry, Registry, RegistryStore, SqliteRegistry};
+use crate::notify::live::LiveHub;
+use crate::registry::Registry;
 use crate::run::RunError;
 use crate::store::SharedStore;
 
-/// File of the registry (sites, residents, devices, users) beside the telemetry database.
-pub const REGISTRY_FILE: &str = "registry.sqlite3";
+/// File of the registry beside the telemetry database (kept here for older callers).
+pub use crate::registry::REGISTRY_FILE;
 
 /// A running HTTP API.
 pub struct ApiHandle {
@@ -24,39 +24,21 @@ pub struct ApiHandle {
     pub task: JoinHandle<()>,
 }
 
-/// Opens the registry, creates the initial admin when `VIGIL_ADMIN_USER` and
-/// `VIGIL_ADMIN_PASSWORD` say so, binds `config.listen` and serves until `shutdown`.
+/// Creates the initial admin when `VIGIL_ADMIN_USER` and `VIGIL_ADMIN_PASSWORD` say so, binds
+/// `config.listen` and serves `registry` (opened by the caller, see [`crate::registry::open`]),
+/// the telemetry of `store` and `live` (the live events) until `shutdown`.
 pub async fn start(
-    database: &DatabaseConfig,
+    registry: Registry,
     store: SharedStore,
     config: ApiConfig,
+    live: LiveHub,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ApiHandle, RunError> {
-    let registry: Arc<dyn RegistryStore> = match &database.url {
-        Some(url) => Arc::new(
-            PostgresRegistry::connect(url, None)
-                .await
-                .map_err(|e| RunError::Api(format!("registry on PostgreSQL: {e}")))?,
-        ),
-        None => {
-            std::fs::create_dir_all(&database.data_dir).map_err(|e| {
-                RunError::Api(format!(
-                    "cannot create the data directory {}: {e}",
-                    database.data_dir.display()
-                ))
-            })?;
-            let path = database.data_dir.join(REGISTRY_FILE);
-            Arc::new(
-                SqliteRegistry::open(&path)
-                    .map_err(|e| RunError::Api(format!("registry at {}: {e}", path.display())))?,
-            )
-        }
-    };
     let hashing = PasswordHashing::production();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let admin = AdminBootstrap::from_env().map_err(|e| RunError::Api(e.to_string()))?;
     if let Some(admin) = admin {
-        let created = bootstrap_admin(registry.as_ref(), &hashing, &admin, clock.now())
+        let created = bootstrap_admin(registry.store().as_ref(), &hashing, &admin, clock.now())
             .await
             .map_err(|e| RunError::Api(format!("initial admin: {e}")))?;
         if created {
@@ -76,12 +58,13 @@ pub async fn start(
         .local_addr()
         .map_err(|e| RunError::Api(format!("HTTP listener: {e}")))?;
     let state = AppState::new(
-        Registry::new(registry),
+        registry,
         Arc::new(StoreTelemetry::new(store)),
         config,
         clock,
         hashing,
-    );
+    )
+    .with_live(live);
     let task = tokio::spawn(async move {
         if let Err(e) = serve(listener, state, shutdown).await {
             tracing::error!(error = %e, "HTTP API stopped");

@@ -31,7 +31,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(resident_water_use))
 }
 
-fn telemetry_err(e: TelemetryError) -> ApiError {
+pub(super) fn telemetry_err(e: TelemetryError) -> ApiError {
     match e {
         TelemetryError::Unavailable(m) => {
             tracing::warn!(error = %m, "telemetry store unavailable");

@@ -130,6 +130,16 @@ impl LiveFeed {
         self.push(record.site.clone(), LiveEventKind::Audit, data)
     }
 
+    /// The id of the newest event published (0 before the first).
+    pub fn last_id(&self) -> u64 {
+        self.next_id - 1
+    }
+
+    /// The id of the oldest event still buffered (the next id while none is).
+    pub fn oldest_id(&self) -> u64 {
+        self.buffer.front().map_or(self.next_id, |e| e.id)
+    }
+
     /// The events after `last_event_id` that `scope` may see, oldest first.
     pub fn replay_since(
         &self,

@@ -98,6 +98,7 @@ fn csv_columns(kind: EntityKind) -> &'static [&'static str] {
             "id",
             "site_id",
             "responder_id",
+            "role",
             "type",
             "days",
             "start",
@@ -399,6 +400,7 @@ impl Registry {
         }
         let records: Vec<Record> = prepared.into_iter().map(|p| p.record).collect();
         self.store().import(&records).await?;
+        self.changed().await;
         report.imported = records.len();
         Ok(report)
     }

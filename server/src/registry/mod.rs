@@ -7,10 +7,12 @@
 //! entity that is only partly in scope (a responder covering sites A and B, seen by a manager
 //! of A) can be read but not changed (`OutOfScope`).
 
+pub mod cache;
 mod entity;
 mod id_serde;
 pub mod import;
 pub mod model;
+mod open;
 pub mod postgres;
 pub mod roster;
 pub mod sqlite;
@@ -24,6 +26,7 @@ use chrono::{DateTime, Utc};
 pub use entity::{doc_sites, Entity, Ref};
 pub use id_serde::serialize as id_text;
 pub use model::*;
+pub use open::{open, REGISTRY_FILE};
 pub use postgres::PostgresRegistry;
 pub use sqlite::SqliteRegistry;
 pub use store::{EntityKind, PageRequest, Record, RegistryStore, SiteFilter, StoreError};
@@ -72,10 +75,18 @@ pub struct OnDuty {
     pub responder: Responder,
 }
 
+/// Told after every successful write through a [`Registry`] (create, update, delete,
+/// import); the write returns once `changed` has. The registry cache refreshes here.
+#[async_trait::async_trait]
+pub trait ChangeHook: Send + Sync + 'static {
+    async fn changed(&self);
+}
+
 /// The registry service: validation, references, scoping, over a backend.
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn RegistryStore>,
+    on_change: Option<Arc<dyn ChangeHook>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -95,7 +106,22 @@ pub(crate) type Overlay = HashMap<(EntityKind, String), serde_json::Value>;
 
 impl Registry {
     pub fn new(store: Arc<dyn RegistryStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            on_change: None,
+        }
+    }
+
+    /// The same registry, telling `hook` after every successful write.
+    pub fn with_change_hook(mut self, hook: Arc<dyn ChangeHook>) -> Self {
+        self.on_change = Some(hook);
+        self
+    }
+
+    pub(crate) async fn changed(&self) {
+        if let Some(hook) = &self.on_change {
+            hook.changed().await;
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn RegistryStore> {
@@ -171,6 +197,7 @@ impl Registry {
         Self::check_writable(filter, &e)?;
         self.check_refs(filter, e.refs(), &Overlay::new()).await?;
         self.store.insert(&e.record()?).await?;
+        self.changed().await;
         Ok(e)
     }
 
@@ -214,6 +241,7 @@ impl Registry {
         Self::check_writable(filter, &e)?;
         self.check_refs(filter, e.refs(), &Overlay::new()).await?;
         if self.store.update(&e.record()?).await? {
+            self.changed().await;
             Ok(e)
         } else {
             Err(RegistryError::NotFound {
@@ -231,7 +259,10 @@ impl Registry {
         let old: E = self.find(filter, id).await?;
         Self::check_writable(filter, &old)?;
         match self.store.delete(E::KIND, id).await {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                self.changed().await;
+                Ok(())
+            }
             Ok(false) => Err(RegistryError::NotFound {
                 kind: E::KIND.singular(),
                 id: id.to_owned(),

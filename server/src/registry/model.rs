@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::id_serde;
+use crate::escalation::RoleName;
 use crate::ids::{DeviceId, GatewayId, InvalidId, ResidentId, ResponderId, SiteId, ZoneId};
 
 /// Longest free text accepted for names, addresses and notes, in bytes.
@@ -414,6 +415,30 @@ pub struct Shift {
     #[schema(value_type = String)]
     pub responder_id: ResponderId,
     pub schedule: ShiftSchedule,
+    /// The roster role this shift holds (`on_duty_caregiver`, `nurse_lead`,
+    /// `district_duty_operator`, …: the names escalation tiers use). Absent: derived from the
+    /// responder's role, see [`default_roster_role`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "on_duty_caregiver")]
+    pub role: Option<RoleName>,
+}
+
+/// Prefix of district-wide roster roles: a shift holding one covers every site its responder
+/// covers, not only the shift's own site.
+pub const DISTRICT_ROLE_PREFIX: &str = "district_";
+
+/// The roster role of a shift that names none, from its responder's role: a caregiver is the
+/// `on_duty_caregiver`, a nurse the `nurse_lead`; the others hold a role named after their
+/// kind (`neighbourhood_worker`, `volunteer`, `family`), which a policy may name too.
+pub fn default_roster_role(role: ResponderRole) -> RoleName {
+    let name = match role {
+        ResponderRole::Caregiver => "on_duty_caregiver",
+        ResponderRole::Nurse => "nurse_lead",
+        ResponderRole::NeighbourhoodWorker => "neighbourhood_worker",
+        ResponderRole::Volunteer => "volunteer",
+        ResponderRole::Family => "family",
+    };
+    RoleName::new(name).expect("the built-in role names are valid")
 }
 
 impl Shift {
