@@ -186,7 +186,8 @@ async fn play(args: DemoArgs, listen: SocketAddr, data_dir: PathBuf) -> anyhow::
         policy_note: &policy_note,
         speed: args.script_speed,
         ready_in: started.elapsed(),
-        alerts_served: paths.iter().any(|p| p == "/api/v1/alerts"),
+        // The engine brings the lifecycle endpoints; without it no alert is raised.
+        alerts_served: paths.iter().any(|p| p == "/api/v1/alerts/{id}/acknowledge"),
         events_served: paths.iter().any(|p| p == "/api/v1/events"),
     });
 
@@ -503,8 +504,8 @@ fn print_banner(b: &Banner<'_>) {
     if !b.alerts_served {
         println!();
         println!(
-            "  Note: this build raises no alerts yet (no alert API): the boards' readings are \
-             stored and served, the operator's steps are skipped."
+            "  Note: this build raises no alerts yet (no alert engine): the boards' readings \
+             are stored and served, the operator finds nothing to act on."
         );
     }
     println!();
