@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench_cmd;
+mod demo_cmd;
 mod detection_eval;
 mod fall_check;
 mod gateway_cmd;
@@ -40,8 +41,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole system on this machine with a simulated district.
-    Demo,
+    /// Run the whole system on this machine with a simulated district and a looping script
+    /// of incidents; prints the API address and a login.
+    Demo(demo_cmd::DemoArgs),
     /// Run the server: ingest, storage, detection, alerts, HTTP API.
     Server(server_cmd::ServerArgs),
     /// Run an edge gateway.
@@ -95,15 +97,10 @@ fn exit_with(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-fn not_built_yet(what: &str, issue: u32) -> ExitCode {
-    eprintln!("vigil {what}: not built yet (tracked in issue #{issue}).");
-    ExitCode::from(2)
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo => not_built_yet("demo", 7),
+        Command::Demo(args) => demo_cmd::run(args),
         Command::Server(args) => server_cmd::run(args),
         Command::Gateway(args) => exit_with(gateway_cmd::run_gateway(args)),
         Command::Sim(command) => sim_cmd::run(command).unwrap_or_else(|e| {

@@ -13,6 +13,7 @@
 //!   simulated hardware, and the rack that connects them to a broker over TCP.
 //! - [`clock`]: real elapsed time ↔ scenario time (offset, acceleration).
 //! - [`expect`]: the expectation checker — observed alerts → pass/fail table, exit status.
+//! - [`demo`]: `vigil demo`'s district, its people and the looping incident script.
 //! - [`load`]: load mode's core — many boards' numbered frame streams at a total rate.
 //! - [`fall_eval`], [`fall_report`], [`fall_classic`], [`fall_traces`], [`fall_check`]: the pendant's
 //!   fall detector evaluated on SisFall and synthetic traces against the classic baseline.
@@ -23,6 +24,7 @@ pub mod board;
 pub mod calibration;
 mod civil;
 pub mod clock;
+pub mod demo;
 pub mod expect;
 pub mod facility;
 pub mod fall_check;
