@@ -157,6 +157,42 @@ async fn register(api: &ServerApi, scenario: &Scenario) -> anyhow::Result<()> {
             }),
         )
         .await?;
+        // People on duty around the clock, so that the site's escalation chain (the telecare
+        // default: on-duty caregiver, then nurse lead) has somebody to tell and to escalate to.
+        for (n, role, responder_role) in [
+            (0, "on_duty_caregiver", "caregiver"),
+            (1, "nurse_lead", "nurse"),
+        ] {
+            // Ids stay within the registry's 32 characters for site ids of up to 27.
+            let responder = format!("sim{n}-{}", site.id);
+            api.upsert(
+                "responders",
+                &responder,
+                &json!({
+                    "id": responder,
+                    "name": format!("simulated {responder_role} of {}", site.id),
+                    "role": responder_role,
+                    "channels": [],
+                    "site_ids": [site.id.as_str()],
+                }),
+            )
+            .await?;
+            let shift = responder.clone();
+            api.upsert(
+                "shifts",
+                &shift,
+                &json!({
+                    "id": shift,
+                    "site_id": site.id.as_str(),
+                    "responder_id": responder,
+                    "role": role,
+                    "schedule": {"type": "weekly",
+                                 "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+                                 "start": "00:00", "end": "23:59:59"},
+                }),
+            )
+            .await?;
+        }
     }
     for r in &scenario.residents {
         api.upsert(

@@ -263,7 +263,6 @@ async fn the_demo_serves_its_district_and_the_boards_frames_then_stops_cleanly_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the alert engine in `vigil server` (package engine): run with --ignored once it has landed"]
 async fn the_scripted_call_is_raised_escalated_acknowledged_and_resolved_within_a_minute() {
     let demo = Demo::start().await;
     let token = demo.token().await;

@@ -2,9 +2,8 @@
 //! in-process, firmware-in-the-loop boards live the scenario, and the pass/fail table comes
 //! from the server's alert API.
 //!
-//! The scenario runs need the alert engine and the alert API in `vigil server` (packages
-//! `engine` and `alertapi`); until both are on main they are ignored with that reason, and
-//! `cargo test --test sim_run -- --ignored` runs them. Long windows (the 12 h no-use rule, a
+//! The scenario runs check real alerts raised by `vigil server`'s alert engine through its
+//! alert API (the fall scenario also waits for the second escalation tier). Long windows (the 12 h no-use rule, a
 //! tap running 2 h) need the server's own clock to be accelerated and are not run here: see
 //! docs/simulators.md.
 
@@ -44,7 +43,6 @@ fn assert_all_pass(code: i32, text: &str, expected_rows: usize) {
 }
 
 #[test]
-#[ignore = "needs the alert engine and the alert API in vigil server (packages engine, alertapi)"]
 fn a_call_button_press_raises_a_critical_call_alert_within_seconds() {
     let (code, text) = sim_run(
         "household-call.toml",
@@ -55,7 +53,6 @@ fn a_call_button_press_raises_a_critical_call_alert_within_seconds() {
 }
 
 #[test]
-#[ignore = "needs the alert engine and the alert API in vigil server (packages engine, alertapi)"]
 fn a_fall_in_the_bathroom_raises_a_critical_fall_alert_and_is_escalated() {
     // From 10 s before the fall to just after the escalation deadline (5 min 15 s real).
     let (code, text) = sim_run(
@@ -66,7 +63,6 @@ fn a_fall_in_the_bathroom_raises_a_critical_fall_alert_and_is_escalated() {
 }
 
 #[test]
-#[ignore = "needs the alert engine and the alert API in vigil server (packages engine, alertapi)"]
 fn smoke_in_a_care_home_room_alarms_then_a_second_detector_confirms_the_fire() {
     let (code, text) = sim_run(
         "care-home-smoke.toml",
@@ -76,7 +72,6 @@ fn smoke_in_a_care_home_room_alarms_then_a_second_detector_confirms_the_fire() {
 }
 
 #[test]
-#[ignore = "needs the alert API in vigil server (PUT away_until, GET alerts: package alertapi)"]
 fn a_resident_marked_away_raises_no_no_use_alert_within_the_window() {
     // 1 h 59 m to 2 h 30 m at the file's 60×: 31 s real. The server's rules run on the real
     // clock, so this checks that "away" is set through the API and nothing is raised; the
