@@ -57,17 +57,18 @@ async fn http(
     (status, json)
 }
 
-/// Tier 0 (caregiver) and tier 1 (nurse), 2 s each; the nurse is re-told every 2 s.
+/// Tier 0 (the on-duty caregiver) and tier 1 (the nurse lead: roles the registry derives from
+/// the responders' roles), 2 s each; the nurse is re-told every 2 s.
 fn policy() -> EscalationPolicy {
     let role = |r: &str| Target::Role(RoleName::new(r).unwrap());
     EscalationPolicy::new(
         vec![
             Tier {
-                targets: vec![role("caregiver")],
+                targets: vec![role("on_duty_caregiver")],
                 ack_deadline: Duration::from_secs(2),
             },
             Tier {
-                targets: vec![role("nurse")],
+                targets: vec![role("nurse_lead")],
                 ack_deadline: Duration::from_secs(2),
             },
         ],
