@@ -174,6 +174,14 @@ pub fn load_or_create_secret(path: &Path) -> Result<WebhookSecret, NotifyConfigE
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| secret_file_error(path, e))?;
     let text = hex::encode(bytes);
+    // Written whole under a private name, then linked into place: a server starting at the
+    // same moment sees either no file or the complete one, never a half-written one.
+    let tmp = path.with_file_name(format!(
+        ".{}.{}",
+        path.file_name()
+            .map_or("secret".into(), |n| n.to_string_lossy()),
+        &text[..16]
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -181,11 +189,18 @@ pub fn load_or_create_secret(path: &Path) -> Result<WebhookSecret, NotifyConfigE
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| secret_file_error(path, e))?;
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(secret_file_error(path, e));
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
             tracing::info!(
                 file = %path.display(),
                 "generated a webhook signing secret; give receivers this file's content to \
