@@ -17,7 +17,8 @@
 //! `hours` of traffic at the boards' real rates: a meter report every 15 minutes (fifteen
 //! one-minute slots, continuing the household's synthetic life), a pendant heartbeat every
 //! hour, a button press from one household in 2 000 per hour (half of them cancelled by a long
-//! press), and per fire node a report every 15 minutes plus an hourly heartbeat. Every
+//! press), and per fire node a self-test report every 5 minutes (its sign of life, the
+//! server's default fire-node heartbeat) plus an hourly heartbeat. Every
 //! household's gateway sends its frames of a 15-minute step as one batch, a facility's gateway
 //! its own.
 //!
@@ -52,8 +53,9 @@ use vigil_protocol::{
     UplinkFrame, ZoneId,
 };
 
+use crate::alerts::AlertKind;
 use crate::alerts::Timestamp;
-use crate::detection::action::{FrameContext, FrameRef};
+use crate::detection::action::{DetectorAction, FrameContext, FrameRef};
 use crate::detection::call::{CallConfig, CallDetector};
 use crate::detection::fire::{FireConfig, FireDetector};
 use crate::detection::health::{BoardKind, HealthConfig, HealthDetector};
@@ -69,6 +71,8 @@ pub const TEMPLATES: usize = 16;
 /// Days of history each household's water detector has learnt from.
 pub const WARM_DAYS: i64 = 28;
 const STEP_MINUTES: i64 = 15;
+/// Fire zones of a facility: its nodes are spread over them in turn.
+const ZONES_PER_FACILITY: u32 = 8;
 /// Readings per transaction: the server's default `max_batch_readings`.
 const MAX_TX_READINGS: usize = 40_000;
 const TIMEZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
@@ -111,6 +115,8 @@ pub struct DetectionBenchReport {
     pub subjects: u32,
     pub facilities: u32,
     pub fire_nodes: u32,
+    /// Fire zones per facility (nodes are spread over them).
+    pub zones_per_facility: u32,
     pub state: StateBytes,
     /// `size_of` of each detector (its inline part; the heap part is in `state`).
     pub inline_water: usize,
@@ -122,6 +128,8 @@ pub struct DetectionBenchReport {
     pub ingest_cpu: Duration,
     pub detection_cpu: Duration,
     pub actions: u64,
+    /// Detector actions by what they did and to which kind of alert (`raise call`, …).
+    pub actions_by_kind: std::collections::BTreeMap<String, u64>,
     pub duplicates: u64,
 }
 
@@ -170,19 +178,38 @@ impl std::fmt::Display for DetectionBenchReport {
             self.meter_readings,
             self.water_minutes
         )?;
+        let zones = u64::from(self.facilities) * u64::from(self.zones_per_facility);
         writeln!(
             f,
-            "  state per subject (heap held, counting allocator): {} [target <= 1024 B]",
-            per(self.state.total, self.monitored())
+            "  detector state per monitored subject (heap held, counting allocator) \
+             [target <= 1024 B each]:"
         )?;
         writeln!(
             f,
-            "    per household: water {} + call {} + health {} + routing {}; per facility: {}",
+            "    household meter (water) {}, resident (call) {}, household site (device health) {}, \
+             facility zone (fire + device health of its {} nodes) {}",
             per(self.state.water, households),
             per(self.state.call, households),
             per(self.state.household_health, households),
+            self.fire_nodes / (zones.max(1) as u32),
+            per(self.state.facilities, zones),
+        )?;
+        let household = match (
+            self.state.water,
+            self.state.call,
+            self.state.household_health,
+        ) {
+            (Some(w), Some(c), Some(h)) => Some(w + c + h),
+            _ => None,
+        };
+        writeln!(
+            f,
+            "  one household's detectors together: {} (+ device routing {}); one facility: {}; \
+             all state / (households + facilities): {}",
+            per(household, households),
             per(self.state.routing, households),
             per(self.state.facilities, u64::from(self.facilities)),
+            per(self.state.total, self.monitored()),
         )?;
         writeln!(
             f,
@@ -201,6 +228,14 @@ impl std::fmt::Display for DetectionBenchReport {
             self.actions,
             self.duplicates
         )?;
+        if !self.actions_by_kind.is_empty() {
+            let kinds: Vec<String> = self
+                .actions_by_kind
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            writeln!(f, "    actions: {}", kinds.join(", "))?;
+        }
         match self.ratio() {
             Some(r) => write!(
                 f,
@@ -345,13 +380,14 @@ fn build(
     }
     bytes.call = measure(from);
 
+    let health_config = Arc::new(HealthConfig::default());
     let from = heap();
     let mut healths: Vec<HealthDetector> = Vec::with_capacity(n as usize);
     let mut sites = Vec::with_capacity(n as usize);
     let mut residents = Vec::with_capacity(n as usize);
     for i in 0..n {
         let site: SiteId = id(&format!("h{i}"))?;
-        let mut h = HealthDetector::new(HealthConfig::default(), site.clone());
+        let mut h = HealthDetector::new(health_config.clone(), site.clone());
         h.register_device(id(&meter_id(i))?, BoardKind::Meter, None, start);
         h.register_device(id(&pendant_id(i))?, BoardKind::Pendant, None, start);
         healths.push(h);
@@ -371,7 +407,7 @@ fn build(
     let from = heap();
     for f in 0..o.facilities() {
         let site: SiteId = id(&format!("fac{f}"))?;
-        let mut health = HealthDetector::new(HealthConfig::default(), site.clone());
+        let mut health = HealthDetector::new(health_config.clone(), site.clone());
         for node in 0..o.fire_nodes_per_facility {
             let device: DeviceId = id(&node_id(f, node))?;
             health.register_device(device.clone(), BoardKind::FireNode, None, start);
@@ -405,14 +441,16 @@ fn build(
 /// The gateway batches of one 15-minute step ending at `end_s` (Unix seconds), with the
 /// counts of readings and meter reports in them.
 struct Step {
-    messages: Vec<(String, Bytes)>,
+    /// Topic, payload, and when the server receives it (Unix ms).
+    messages: Vec<(String, Bytes, i64)>,
     readings: u64,
     meter_readings: u64,
 }
 
+/// A heartbeat of a board with a healthy battery (above every board kind's low threshold).
 fn heartbeat() -> Result<UplinkBody, DetectionBenchError> {
     Ok(UplinkBody::Heartbeat(Heartbeat {
-        battery_mv: 2950,
+        battery_mv: 3900,
         rssi_dbm: -70,
         firmware: vigil_protocol::ids::FirmwareVersion::new("1.4.2")
             .map_err(|_| DetectionBenchError::Id("1.4.2".into()))?,
@@ -459,6 +497,7 @@ fn make_step(
     let mut frames: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut batch = |site: &str,
                      gateway: &str,
+                     batch_seq: u64,
                      frames: &mut Vec<(u64, Vec<u8>)>,
                      out: &mut Step|
      -> Result<(), DetectionBenchError> {
@@ -472,13 +511,16 @@ fn make_step(
         let header = BatchHeader {
             gateway_id: id::<GatewayId>(gateway)?,
             site_id: id::<SiteId>(site)?,
-            batch_seq: step as u64,
+            batch_seq,
         };
         let len = encode_batch(&header, &entries, &mut bbuf)?;
         out.readings += frames.len() as u64;
+        // Received just after its newest frame.
+        let received_ms = frames.iter().map(|(at, _)| *at).max().unwrap_or(end_ms) as i64 + 500;
         out.messages.push((
             format!("vigil/v1/site/{site}/gw/{gateway}/batch"),
             Bytes::copy_from_slice(&bbuf[..len]),
+            received_ms,
         ));
         frames.clear();
         Ok(())
@@ -500,7 +542,7 @@ fn make_step(
             UplinkBody::Meter(MeterReading {
                 total_ml: step as u64 * 10_000 + used_ml,
                 flow_ml_per_min: 0,
-                battery_mv: 3000,
+                battery_mv: 3600,
                 tamper: false,
                 leak: false,
                 slot_s: 60,
@@ -527,32 +569,67 @@ fn make_step(
                 encode(&pendant_id(i), end_ms - 50_000, cancel, &mut frames)?;
             }
         }
-        batch(&format!("h{i}"), &format!("g{i}"), &mut frames, &mut out)?;
+        batch(
+            &format!("h{i}"),
+            &format!("g{i}"),
+            step as u64,
+            &mut frames,
+            &mut out,
+        )?;
     }
-    for f in 0..o.facilities() {
-        for node in 0..o.fire_nodes_per_facility {
-            let zone = ZoneId::new(&format!("z{}", node % 8))
-                .map_err(|_| DetectionBenchError::Id(format!("z{}", node % 8)))?;
-            let report = UplinkBody::Fire(FireReport {
-                sensor: SensorKind::Smoke,
-                value: 20 + (rng.next_u64() % 10) as i32,
-                unit: SensorKind::Smoke.unit(),
-                signal: SignalClass::Normal,
-                zone,
-                self_test: false,
-            });
-            encode(&node_id(f, node), end_ms, report, &mut frames)?;
-            if on_the_hour {
-                encode(&node_id(f, node), end_ms, heartbeat()?, &mut frames)?;
+    // A facility's gateway forwards its nodes' self-test reports (every 5 minutes: a node's
+    // sign of life) as they come, one batch per 5 minutes.
+    for (k, ago_ms) in [600_000u64, 300_000, 0].into_iter().enumerate() {
+        for f in 0..o.facilities() {
+            for node in 0..o.fire_nodes_per_facility {
+                let zone = ZoneId::new(&format!("z{}", node % ZONES_PER_FACILITY))
+                    .map_err(|_| DetectionBenchError::Id(format!("z{node}")))?;
+                let report = UplinkBody::Fire(FireReport {
+                    sensor: SensorKind::Smoke,
+                    value: 20 + (rng.next_u64() % 10) as i32,
+                    unit: SensorKind::Smoke.unit(),
+                    signal: SignalClass::Normal,
+                    zone,
+                    self_test: true,
+                });
+                encode(&node_id(f, node), end_ms - ago_ms, report, &mut frames)?;
+                if on_the_hour && ago_ms == 0 {
+                    encode(&node_id(f, node), end_ms, heartbeat()?, &mut frames)?;
+                }
             }
+            batch(
+                &format!("fac{f}"),
+                &format!("fg{f}"),
+                step as u64 * 3 + k as u64,
+                &mut frames,
+                &mut out,
+            )?;
         }
-        batch(&format!("fac{f}"), &format!("fg{f}"), &mut frames, &mut out)?;
     }
     Ok(out)
 }
 
+/// Counts one detector action under what it did and its alert kind.
+fn tally(kinds: &mut std::collections::BTreeMap<String, u64>, what: &str, kind: AlertKind) {
+    *kinds
+        .entry(format!("{what} {}", kind.as_str()))
+        .or_insert(0) += 1;
+}
+
+fn tally_detector(kinds: &mut std::collections::BTreeMap<String, u64>, a: &DetectorAction) {
+    match a {
+        DetectorAction::Raise { key, .. } => tally(kinds, "raise", key.kind),
+        DetectorAction::Clear { key, .. } => tally(kinds, "clear", key.kind),
+    }
+}
+
 /// Feeds one committed frame to its detectors, as the engine does; returns the actions.
-fn detect(p: &mut Population, f: &IncomingFrame, water_minutes: &mut u64) -> u64 {
+fn detect(
+    p: &mut Population,
+    f: &IncomingFrame,
+    water_minutes: &mut u64,
+    kinds: &mut std::collections::BTreeMap<String, u64>,
+) -> u64 {
     let Some(route) = p.routes.get(&f.frame.device_id).copied() else {
         return 0;
     };
@@ -591,10 +668,13 @@ fn detect(p: &mut Population, f: &IncomingFrame, water_minutes: &mut u64) -> u64
                         *water_minutes += 1;
                     }
                     while let Some(a) = h.water.poll_action() {
+                        actions += 1;
                         match a {
-                            WaterAction::Raise { .. }
-                            | WaterAction::Clear { .. }
-                            | WaterAction::Suppressed { .. } => actions += 1,
+                            WaterAction::Raise { kind, .. } => tally(kinds, "raise", kind),
+                            WaterAction::Clear { kind, .. } => tally(kinds, "clear", kind),
+                            WaterAction::Suppressed { kind, .. } => {
+                                tally(kinds, "suppressed", kind)
+                            }
                         }
                     }
                 }
@@ -602,11 +682,13 @@ fn detect(p: &mut Population, f: &IncomingFrame, water_minutes: &mut u64) -> u64
                 UplinkBody::Fall(e) => h.call.handle_fall(&ctx, e, now),
                 UplinkBody::Heartbeat(_) | UplinkBody::Fire(_) => {}
             }
-            while h.call.poll_action().is_some() {
+            while let Some(a) = h.call.poll_action() {
                 actions += 1;
+                tally_detector(kinds, &a);
             }
-            while h.health.poll_action().is_some() {
+            while let Some(a) = h.health.poll_action() {
                 actions += 1;
+                tally_detector(kinds, &a);
             }
         }
         Route::FireNode(fi) => {
@@ -622,11 +704,13 @@ fn detect(p: &mut Population, f: &IncomingFrame, water_minutes: &mut u64) -> u64
             if let UplinkBody::Fire(r) = &f.frame.body {
                 fac.fire.handle_report(&ctx, r, now);
             }
-            while fac.fire.poll_action().is_some() {
+            while let Some(a) = fac.fire.poll_action() {
                 actions += 1;
+                tally_detector(kinds, &a);
             }
-            while fac.health.poll_action().is_some() {
+            while let Some(a) = fac.health.poll_action() {
                 actions += 1;
+                tally_detector(kinds, &a);
             }
         }
     }
@@ -660,6 +744,7 @@ pub async fn run_detection_bench(
         subjects: o.subjects,
         facilities: o.facilities(),
         fire_nodes: o.facilities() * o.fire_nodes_per_facility,
+        zones_per_facility: ZONES_PER_FACILITY.min(o.fire_nodes_per_facility.max(1)),
         state,
         inline_water: std::mem::size_of::<WaterDetector>(),
         inline_call: std::mem::size_of::<CallDetector>(),
@@ -670,6 +755,7 @@ pub async fn run_detection_bench(
         ingest_cpu: Duration::ZERO,
         detection_cpu: Duration::ZERO,
         actions: 0,
+        actions_by_kind: std::collections::BTreeMap::new(),
         duplicates: 0,
     };
     let mut seqs: HashMap<String, u32> = HashMap::new();
@@ -679,13 +765,17 @@ pub async fn run_detection_bench(
         let batches = make_step(o, &lives, step, end_s, &mut seqs, &mut rng)?;
         report.readings += batches.readings;
         report.meter_readings += batches.meter_readings;
-        let now_ms = end_s * 1000 + 500;
 
         let cpu = process_cpu_time()?;
         let mut frames = Vec::with_capacity(batches.readings as usize);
-        for (topic, payload) in &batches.messages {
-            let decoded =
-                decode_message(topic.as_bytes(), payload, now_ms, &AcceptAllDevices, limits);
+        for (topic, payload, now_ms) in &batches.messages {
+            let decoded = decode_message(
+                topic.as_bytes(),
+                payload,
+                *now_ms,
+                &AcceptAllDevices,
+                limits,
+            );
             frames.extend(decoded.frames);
         }
         // One transaction per `MAX_TX_READINGS`, as the server's writer commits.
@@ -720,7 +810,12 @@ pub async fn run_detection_bench(
 
         let cpu = process_cpu_time()?;
         for f in &new {
-            report.actions += detect(&mut population, f, &mut report.water_minutes);
+            report.actions += detect(
+                &mut population,
+                f,
+                &mut report.water_minutes,
+                &mut report.actions_by_kind,
+            );
         }
         report.detection_cpu += process_cpu_time()?.saturating_sub(cpu);
     }

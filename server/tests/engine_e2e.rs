@@ -1,8 +1,9 @@
 //! `vigil server` raises alerts end to end: a call frame published over MQTT as a board would
-//! becomes a call alert that climbs the escalation tiers while nobody answers; a restart in
-//! the middle neither loses nor repeats a tier; acknowledging it over the HTTP API stops the
-//! escalation and sends "help is coming" to the pendant's downlink topic. On SQLite with the
-//! embedded broker, and on PostgreSQL with Mosquitto.
+//! becomes a call alert that reaches the duty operator's live feed (Server-Sent Events) and
+//! the on-duty caregiver's webhook (signed), then climbs the escalation tiers while nobody
+//! answers; a restart in the middle neither loses nor repeats a tier; acknowledging it over
+//! the HTTP API stops the escalation and sends "help is coming" to the pendant's downlink
+//! topic. On SQLite with the embedded broker, and on PostgreSQL with Mosquitto.
 
 mod common;
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use vigil_protocol::{DownlinkBody, DownlinkFrame};
 use vigil_server::alert_store::{AlertFilter, AlertStore, AnyAlertStore};
 use vigil_server::alerts::audit::AuditChange;
@@ -23,10 +24,125 @@ use vigil_server::auth::{create_user, NewUser, PasswordHashing, Role, SiteScope}
 use vigil_server::config::ServerConfig;
 use vigil_server::escalation::{EscalationPolicy, RoleName, Target, Tier};
 use vigil_server::http::ApiConfig;
+use vigil_server::notify::settings::SecretText;
+use vigil_server::notify::webhook::{verify, WebhookSecret, EVENT_HEADER, SIGNATURE_HEADER};
 use vigil_server::registry::{PostgresRegistry, RegistryStore, SqliteRegistry};
 use vigil_server::run::{run_with, Attachments, Ready};
 
 const GUARD: Duration = Duration::from_secs(30);
+const WEBHOOK_SECRET: &str = "engine-e2e-webhook-secret";
+
+/// A responder's webhook receiver on port 0: every request's signature header and body.
+struct WebhookReceiver {
+    url: String,
+    seen: mpsc::UnboundedReceiver<(String, String, String)>,
+}
+
+impl WebhookReceiver {
+    async fn start() -> Self {
+        use axum::http::{HeaderMap, StatusCode};
+        let (tx, seen) = mpsc::unbounded_channel();
+        let app = axum::Router::new().route(
+            "/carer",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let tx = tx.clone();
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    let _ = tx.send((header(SIGNATURE_HEADER), header(EVENT_HEADER), body));
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/carer", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, seen }
+    }
+
+    /// The next notification about `alert` (others, e.g. for another test's alert, are skipped).
+    async fn notified_about(&mut self, alert: AlertId) -> (String, String, Value) {
+        let wait = async {
+            loop {
+                let (signature, event, body) = self.seen.recv().await.expect("receiver running");
+                let json: Value = serde_json::from_str(&body).unwrap();
+                if json["notification"]["alert"] == json!(alert.0) {
+                    let now = vigil_server::alerts::Timestamp::from_unix_ms(now_ms() as u64);
+                    let secret = WebhookSecret::new(WEBHOOK_SECRET.as_bytes()).unwrap();
+                    verify(
+                        &secret,
+                        &signature,
+                        body.as_bytes(),
+                        now,
+                        Duration::from_secs(300),
+                    )
+                    .expect("the webhook is signed with the server's secret");
+                    return (signature, event, json);
+                }
+            }
+        };
+        tokio::time::timeout(GUARD, wait)
+            .await
+            .expect("the caregiver's webhook is called in time")
+    }
+}
+
+/// The duty operator's live feed: `GET /api/v1/events` read as Server-Sent Events.
+struct LiveFeed {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl LiveFeed {
+    async fn open(api: SocketAddr, token: &str) -> Self {
+        let response = reqwest::Client::new()
+            .get(format!("http://{api}/api/v1/events"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// Waits for an `alert` event of `site`; returns its data.
+    async fn alert_of(&mut self, site: &str) -> Value {
+        let wait = async {
+            loop {
+                while let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let event = block.lines().find_map(|l| l.strip_prefix("event:"));
+                    let data = block.lines().find_map(|l| l.strip_prefix("data:"));
+                    if let (Some(event), Some(data)) = (event, data) {
+                        let data: Value = serde_json::from_str(data.trim()).unwrap();
+                        if event.trim() == "alert" && data["site"] == site {
+                            return data;
+                        }
+                    }
+                }
+                let chunk = self
+                    .response
+                    .chunk()
+                    .await
+                    .unwrap()
+                    .expect("the stream is open");
+                self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+            }
+        };
+        tokio::time::timeout(GUARD, wait)
+            .await
+            .expect("an alert event on the live feed in time")
+    }
+}
 
 async fn http(
     addr: SocketAddr,
@@ -227,6 +343,7 @@ async fn downlink_listener(broker_url: &str, topic: &str) -> oneshot::Receiver<D
 
 async fn call_flow(config: ServerConfig, registry: Box<dyn RegistryStore>, site: &str) {
     add_user(registry.as_ref(), site, "duty", Role::Admin).await;
+    let mut carer_hook = WebhookReceiver::start().await;
     let server = Server::start(config.clone()).await;
     let api = server.ready.api.unwrap();
     let token = login(api, "duty").await;
@@ -243,7 +360,7 @@ async fn call_flow(config: ServerConfig, registry: Box<dyn RegistryStore>, site:
         "devices": [{"id": pendant, "kind": "pendant", "site_id": site, "resident_id": format!("{site}-r")}],
         "responders": [
             {"id": format!("{site}-carer"), "name": "Carer", "role": "caregiver", "site_ids": [site],
-             "channels": [{"kind": "webhook", "url": "http://127.0.0.1:9/carer"}]},
+             "channels": [{"kind": "webhook", "url": carer_hook.url}]},
             {"id": format!("{site}-nurse"), "name": "Nurse", "role": "nurse", "site_ids": [site],
              "channels": [{"kind": "phone", "number": "+86 138 0000 0000"}]}
         ],
@@ -261,6 +378,7 @@ async fn call_flow(config: ServerConfig, registry: Box<dyn RegistryStore>, site:
     // The engine reloads the registry every 100 ms; a frame of a board it does not know yet
     // would be counted and dropped, so give it a few reloads.
     tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut live = LiveFeed::open(api, &token).await;
 
     publish(
         &server.ready.broker_url,
@@ -284,6 +402,16 @@ async fn call_flow(config: ServerConfig, registry: Box<dyn RegistryStore>, site:
         .await
         .expect("a call alert is raised");
     assert_eq!(alert.key.kind.as_str(), "call");
+    // The duty operator's console hears of it at once…
+    let event = live.alert_of(site).await;
+    assert_eq!(event["id"], json!(alert.id.0), "{event}");
+    assert_eq!(event["key"]["kind"], "call", "{event}");
+    assert_eq!(event["severity"], "critical", "{event}");
+    // …and the on-duty caregiver's webhook is called, signed, as tier 0.
+    let (_, hook_event, body) = carer_hook.notified_about(alert.id).await;
+    assert_eq!(hook_event, "alert.notify");
+    assert_eq!(body["notification"]["tier"], 0, "{body}");
+    assert_eq!(body["notification"]["kind"], "call", "{body}");
     assert_eq!(trail_tiers(&alerts, alert.id, 1).await, [0]);
 
     // Restart in the middle: tier 1 is due while the server is down.
@@ -366,6 +494,7 @@ fn base_config() -> ServerConfig {
     });
     config.engine.default_policy = Some(policy());
     config.engine.escalation_poll_ms = 100;
+    config.notify.webhook_secret = Some(SecretText(WEBHOOK_SECRET.into()));
     config
 }
 
@@ -384,7 +513,10 @@ async fn sqlite_and_embedded_broker_a_call_escalates_survives_a_restart_and_stop
 #[tokio::test]
 async fn postgres_and_mosquitto_a_call_escalates_survives_a_restart_and_stops_when_acknowledged() {
     let schema = PgSchema::create().await;
+    let dir = tempfile::tempdir().unwrap();
     let mut config = base_config();
+    // The webhook queue file lives in the data directory even with PostgreSQL.
+    config.database.data_dir = dir.path().to_owned();
     config.broker.url = Some(mqtt_url());
     config.broker.client_id = unique("engine-e2e");
     // Other tests share Mosquitto: a group of our own, so no other server takes our frames.

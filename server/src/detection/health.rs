@@ -11,6 +11,7 @@
 //! - Tamper from the meter's flag; cleared when the flag drops (the operator closes it).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use vigil_protocol::{DeviceState, GatewayStatus, Heartbeat, MeterReading, UplinkBody};
 
@@ -80,13 +81,14 @@ pub struct HealthStatus {
 
 #[derive(Debug)]
 pub struct HealthDetector {
-    config: HealthConfig,
+    /// Shared by the detectors of every site on the same settings.
+    config: Arc<HealthConfig>,
     state: HealthState,
     actions: VecDeque<DetectorAction>,
 }
 
 impl HealthDetector {
-    pub fn new(config: HealthConfig, site: SiteId) -> Self {
+    pub fn new(config: impl Into<Arc<HealthConfig>>, site: SiteId) -> Self {
         let state = HealthState {
             site,
             boards: Vec::new(),
@@ -96,9 +98,9 @@ impl HealthDetector {
         Self::restore(config, state)
     }
 
-    pub fn restore(config: HealthConfig, state: HealthState) -> Self {
+    pub fn restore(config: impl Into<Arc<HealthConfig>>, state: HealthState) -> Self {
         Self {
-            config,
+            config: config.into(),
             state,
             actions: VecDeque::new(),
         }
@@ -155,6 +157,8 @@ impl HealthDetector {
             b.gateway = gateway;
             return;
         }
+        // Sites have a handful of boards and rarely gain one: no spare capacity per site.
+        self.state.boards.reserve_exact(1);
         self.state.boards.push(BoardHealth {
             device,
             kind,
@@ -174,6 +178,7 @@ impl HealthDetector {
         if self.state.gateways.iter().any(|g| g.gateway == gateway) {
             return;
         }
+        self.state.gateways.reserve_exact(1);
         self.state.gateways.push(GatewayHealth {
             gateway,
             last_seen: now,

@@ -33,7 +33,8 @@ use crate::registry::DeviceKind;
 pub struct DetectionConfig {
     pub call: CallConfig,
     pub fire: FireConfig,
-    pub health: HealthConfig,
+    /// Shared by every site's health detector.
+    pub health: Arc<HealthConfig>,
     pub water: Arc<WaterRules>,
 }
 

@@ -12,8 +12,10 @@ use crate::facility::{background_value, SMOKE_ALARM_VALUE};
 
 /// How often the node reads its sensor, ms (an alarm must leave within 10 s, GB 26875.1).
 const SAMPLE_EVERY_MS: u64 = 2_000;
-/// How often the node reports every sensor as a self-test (its sign of life), ms.
-pub const SELF_TEST_EVERY_MS: u64 = 3_600_000;
+/// How often the node reports every sensor as a self-test (its sign of life), ms: the fire
+/// node's heartbeat interval the server expects (`HealthConfig::fire_node`, 5 min), so a
+/// node that stays quiet for two of them plus the grace is reported offline.
+pub const SELF_TEST_EVERY_MS: u64 = 300_000;
 
 /// What the sensor's surroundings do from a moment on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

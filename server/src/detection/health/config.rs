@@ -116,8 +116,9 @@ impl Default for HealthConfig {
                 heartbeat_interval: Duration::from_secs(3600),
                 low_battery_mv: 3300,
             },
+            // The pendant firmware's default heartbeat (`PendantConfig::heartbeat_interval_ms`).
             pendant: BoardProfile {
-                heartbeat_interval: Duration::from_secs(900),
+                heartbeat_interval: Duration::from_secs(3600),
                 low_battery_mv: 3500,
             },
             fire_node: BoardProfile {

@@ -131,6 +131,8 @@ pub struct WaterDetector {
     morning: MorningState,
     /// No-use-family kinds suppressed during the current away period (bit per kind).
     suppressed: u8,
+    /// The away period changed since the last evaluation: a deadline may now lie in the past.
+    away_changed: bool,
     history: UseHistory,
     uses: RecentUses,
     no_use: NoUseState,
@@ -164,6 +166,7 @@ impl WaterDetector {
                 raised_today: false,
             },
             suppressed: 0,
+            away_changed: false,
             history: UseHistory::new(),
             uses: RecentUses::default(),
             no_use: NoUseState::default(),
@@ -211,6 +214,7 @@ impl WaterDetector {
     pub fn set_away_until(&mut self, until: Option<DateTime<Utc>>) {
         self.away_until = until.map(minute_of);
         self.suppressed = 0;
+        self.away_changed = true;
     }
 
     #[must_use]
@@ -249,7 +253,11 @@ impl WaterDetector {
                 }
             });
         }
-        self.evaluate(minute);
+        // Deadlines up to `evaluated_until` were judged already; only an away period that
+        // changed since can have moved one into the past.
+        if minute > self.evaluated_until || self.away_changed {
+            self.evaluate(minute);
+        }
         self.begin_minute(minute);
         self.apply_minute(minute, to_centilitres(litres));
         // Readings may be replayed from a backlog: judge them at their own time, not at `now`;
@@ -342,35 +350,42 @@ impl WaterDetector {
     }
 
     fn apply_minute(&mut self, minute: i64, volume: Centilitres) {
-        let rules = Arc::clone(&self.rules);
-        let at = time_of(minute + 1);
+        // Design: this runs for every minute of every household; it reads the rules in place
+        // (no `Arc` clone), looks the local day up once per 15-minute slot (offsets are whole
+        // quarter hours, as the slot history assumes), and dates an alert only when it raises.
         self.slot_has_data = true;
         self.slot_volume = self.slot_volume.saturating_add(volume);
         self.known_until = minute + 1;
 
         // Excessive use, per local day.
-        let day = LocalSlot::of_minute(self.tz, minute).day;
-        if day != self.daily.day {
-            if self.daily.raised {
-                self.actions.push_back(WaterAction::Clear {
-                    kind: AlertKind::WaterExcessiveUse,
-                    at: time_of(minute),
-                });
+        let slot = minute.div_euclid(SLOT_MINUTES);
+        if slot != self.daily.slot {
+            self.daily.slot = slot;
+            let day = LocalSlot::of_minute(self.tz, minute).day;
+            if day != self.daily.day {
+                if self.daily.raised {
+                    self.actions.push_back(WaterAction::Clear {
+                        kind: AlertKind::WaterExcessiveUse,
+                        at: time_of(minute),
+                    });
+                }
+                self.daily = DailyVolume {
+                    day,
+                    slot,
+                    volume: 0,
+                    raised: false,
+                };
             }
-            self.daily = DailyVolume {
-                day,
-                volume: 0,
-                raised: false,
-            };
         }
         self.daily.volume = self.daily.volume.saturating_add(volume);
-        if let Some(limit) = rules.excessive_litres_per_day {
+        if let Some(limit) = self.rules.excessive_litres_per_day {
             if !self.daily.raised && self.daily.volume > to_centilitres(limit) {
                 self.daily.raised = true;
+                let severity = self.rules.excessive_severity;
                 self.raise(
                     AlertKind::WaterExcessiveUse,
-                    rules.excessive_severity,
-                    at,
+                    severity,
+                    time_of(minute + 1),
                     None,
                 );
             }
@@ -382,17 +397,19 @@ impl WaterDetector {
         if volume > 0 {
             self.leak.current_has_flow = true;
             self.flow.run_minutes += 1;
-            if let Some(limit) = rules.continuous_flow_minutes {
+            if let Some(limit) = self.rules.continuous_flow_minutes {
                 if !self.flow.raised && self.flow.run_minutes >= limit {
                     self.flow.raised = true;
+                    let severity = self.rules.continuous_flow_severity;
                     self.raise(
                         AlertKind::WaterContinuousFlow,
-                        rules.continuous_flow_severity,
-                        at,
+                        severity,
+                        time_of(minute + 1),
                         None,
                     );
                 }
             }
+            let rules = &self.rules;
             let keep_after =
                 minute - i64::from(rules.no_use_severe.hours.max(rules.no_use.hours)) * 60;
             let needed = to_centilitres(rules.no_use.litres.max(rules.no_use_severe.litres));
@@ -402,9 +419,10 @@ impl WaterDetector {
         }
 
         // A slot with use ends the silence: the resident is up and about.
-        if self.slot_volume >= to_centilitres(rules.slot_use_litres) && self.silence_start.is_some()
+        if self.silence_start.is_some()
+            && self.slot_volume >= to_centilitres(self.rules.slot_use_litres)
         {
-            self.end_silence(minute, at);
+            self.end_silence(minute, time_of(minute + 1));
         }
     }
 
@@ -503,6 +521,7 @@ impl WaterDetector {
             return;
         }
         let until = now.min(self.horizon());
+        self.away_changed = false;
         self.evaluate_fixed(until);
         self.evaluate_adaptive(until);
         self.evaluated_until = self.evaluated_until.max(until);

@@ -113,6 +113,8 @@ pub struct ContinuousFlow {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DailyVolume {
     pub day: i32,
+    /// The UTC 15-minute slot (minutes / 15) `day` was last looked up for.
+    pub slot: i64,
     pub volume: Centilitres,
     pub raised: bool,
 }
