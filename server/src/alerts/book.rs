@@ -59,6 +59,14 @@ pub struct BookSnapshot {
     pub open: Vec<Alert>,
 }
 
+/// What became of a detector action the book tried to apply.
+#[must_use]
+enum Applying {
+    Done,
+    /// A raise that needs a new alert, handed back: the book has no id left.
+    ShortOfId(Box<DetectorAction>),
+}
+
 #[derive(Debug, Default)]
 pub struct AlertBook {
     policy: AlertPolicy,
@@ -112,9 +120,12 @@ impl AlertBook {
             self.ids.push_back(ids);
         }
         while let Some((action, at)) = self.waiting.pop_front() {
-            if let Err(action) = self.apply_detection(action, at) {
-                self.waiting.push_front((action, at));
-                break;
+            match self.apply_detection(action, at) {
+                Applying::Done => {}
+                Applying::ShortOfId(action) => {
+                    self.waiting.push_front((*action, at));
+                    break;
+                }
             }
         }
     }
@@ -187,23 +198,22 @@ impl AlertBook {
             self.waiting.push_back((action, now));
             return;
         }
-        if let Err(action) = self.apply_detection(action, now) {
-            self.counters.raises_short_of_ids += 1;
-            self.waiting.push_back((action, now));
+        match self.apply_detection(action, now) {
+            Applying::Done => {}
+            Applying::ShortOfId(action) => {
+                self.counters.raises_short_of_ids += 1;
+                self.waiting.push_back((*action, now));
+            }
         }
     }
 
     /// Applies one detector output, or hands back a raise that needs an id when none is left.
-    fn apply_detection(
-        &mut self,
-        action: DetectorAction,
-        now: Timestamp,
-    ) -> Result<(), DetectorAction> {
+    fn apply_detection(&mut self, action: DetectorAction, now: Timestamp) -> Applying {
         let new_id = match &action {
             DetectorAction::Raise { key, .. } if !self.open.contains_key(key) => {
                 match self.take_id() {
                     Some(id) => Some(id),
-                    None => return Err(action),
+                    None => return Applying::ShortOfId(Box::new(action)),
                 }
             }
             DetectorAction::Raise { .. } | DetectorAction::Clear { .. } => None,
@@ -222,7 +232,7 @@ impl AlertBook {
                 let Some(id) = new_id else {
                     let Some(alert) = self.open.get_mut(&key) else {
                         // new_id is None only for an open key.
-                        return Ok(());
+                        return Applying::Done;
                     };
                     alert.repeat_count = alert.repeat_count.saturating_add(1);
                     alert.last_seen_at = alert.last_seen_at.max(at);
@@ -249,7 +259,7 @@ impl AlertBook {
                     if more_urgent && unacknowledged {
                         self.events.push_back(BookEvent::StartEscalation(id));
                     }
-                    return Ok(());
+                    return Applying::Done;
                 };
                 let alert = Alert {
                     id,
@@ -287,13 +297,13 @@ impl AlertBook {
                 let at = at.min(now);
                 let Some(alert) = self.open.get_mut(&key) else {
                     self.counters.clears_without_alert += 1;
-                    return Ok(());
+                    return Applying::Done;
                 };
                 // A clearing older than the latest sighting of the condition (a late frame)
                 // must not mark a live condition as gone.
                 if at < alert.last_seen_at {
                     self.counters.stale_clears += 1;
-                    return Ok(());
+                    return Applying::Done;
                 }
                 alert.cleared = Some(Clearing { at, reason });
                 alert.details.extend(details);
@@ -314,7 +324,7 @@ impl AlertBook {
                 self.after_change(snapshot, state);
             }
         }
-        Ok(())
+        Applying::Done
     }
 
     /// Applies a person's action to an open alert.
