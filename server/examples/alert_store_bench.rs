@@ -52,7 +52,7 @@ async fn run<S: AlertStore + Clone + 'static>(name: &str, a: S, b: S, alerts: us
     let site = SiteId::new("bench-site")?;
     let policy = EscalationPolicy::telecare_default();
     let roster = roster(&site);
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     let mut commits = Vec::with_capacity(alerts);
     for i in 0..alerts {
         let resident = ResidentId::new(&format!("r-{i}"))?;

@@ -145,7 +145,7 @@ fn main() {
             std::iter::from_fn(move || d.poll_action())
         })
         .collect();
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     let start = Instant::now();
     for a in actions {
         book.handle_detection(a, t0);

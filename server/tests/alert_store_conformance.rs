@@ -63,8 +63,12 @@ async fn committed_steps_rebuild_the_book_and_the_escalations_after_a_restart<D:
     assert_eq!(tasks[0].alert, AlertId(1));
     assert_eq!(tasks[0].next_due(), Some((0, t(60))));
 
-    // The rebuilt book carries on numbering after the stored alerts.
+    // The rebuilt book spends ids the store reserved, above every stored alert (these two
+    // were numbered by the test's own book, not by the store).
     let mut rebuilt = AlertBook::restore(AlertPolicy::default(), snap);
+    let block = restarted.reserve_alert_ids(8).await.unwrap();
+    assert_eq!(block, 3..11);
+    rebuilt.grant_ids(block);
     rebuilt.handle_detection(
         raise(
             "home-1",
@@ -78,7 +82,6 @@ async fn committed_steps_rebuild_the_book_and_the_escalations_after_a_restart<D:
     commit_step(&restarted, &mut rebuilt, &policy, &r, t(9)).await;
     let after = restarted.book_snapshot().await.unwrap();
     assert_eq!(ids(&after.open), vec![1, 2, 3]);
-    assert_eq!(after.next_id, 4);
 }
 
 async fn one_open_alert_per_subject_and_kind_is_enforced_by_the_database_atomically<D: TestDb>(
@@ -88,13 +91,8 @@ async fn one_open_alert_per_subject_and_kind_is_enforced_by_the_database_atomica
     let (mut book, policy) = one_call(&store).await;
     let r = roster(&["home-1"]);
     // A second instance that wrongly believes no call is open for mr-wang.
-    let mut stray = AlertBook::restore(
-        AlertPolicy::default(),
-        BookSnapshot {
-            next_id: 100,
-            open: Vec::new(),
-        },
-    );
+    let mut stray = AlertBook::restore(AlertPolicy::default(), BookSnapshot { open: Vec::new() });
+    stray.grant_ids(100..101);
     stray.handle_detection(
         raise(
             "home-1",
@@ -139,7 +137,7 @@ async fn listing_filters_pages_and_sorts_most_severe_then_oldest_first<D: TestDb
     let store = db.instance().await;
     let policy = EscalationPolicy::telecare_default();
     let r = roster(&["home-1", "home-2"]);
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     for (site_name, who, kind, sev, at) in [
         ("home-1", "mr-a", AlertKind::Call, Severity::Critical, 0),
         (
@@ -393,7 +391,79 @@ async fn a_closed_alert_is_final_even_for_a_stale_writer<D: TestDb>(db: &D) {
     assert_eq!(detail.trail.last().unwrap().to, AlertState::FalseAlarm);
 }
 
+async fn id_blocks_follow_one_another_and_start_above_the_stored_alerts<D: TestDb>(db: &D) {
+    let store = db.instance().await;
+    assert_eq!(store.reserve_alert_ids(4).await.unwrap(), 1..5);
+    assert_eq!(
+        store.reserve_alert_ids(0).await.unwrap(),
+        0..0,
+        "nothing reserved"
+    );
+    assert_eq!(store.reserve_alert_ids(2).await.unwrap(), 5..7);
+    // An alert stored with an id the counter never handed out (an older server that still
+    // numbered its own) pushes the next block above it.
+    store_fall_numbered(&store, 40).await;
+    assert_eq!(store.reserve_alert_ids(3).await.unwrap(), 41..44);
+    // Another instance (or a restart) carries on from the same counter.
+    let other = db.instance().await;
+    assert_eq!(other.reserve_alert_ids(1).await.unwrap(), 44..45);
+}
+
+/// Stores one fall alert numbered `id` by a book of the test's own.
+async fn store_fall_numbered<S: AlertStore>(store: &S, id: u64) {
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), id..id + 1);
+    book.handle_detection(
+        raise(
+            "home-1",
+            resident("mr-li"),
+            AlertKind::Fall,
+            Severity::Critical,
+            t(1),
+        ),
+        t(1),
+    );
+    let policy = EscalationPolicy::telecare_default();
+    commit_step(store, &mut book, &policy, &roster(&["home-1"]), t(1)).await;
+}
+
+async fn concurrent_reservations_of_two_instances_never_overlap<D: TestDb>(db: &D) {
+    let a = db.instance().await;
+    let b = db.instance().await;
+    let mut tasks = Vec::new();
+    for i in 0..40u32 {
+        let (a, b) = (a.clone(), b.clone());
+        tasks.push(tokio::spawn(async move {
+            let size = 1 + i % 7;
+            let got = if i % 2 == 0 {
+                a.reserve_alert_ids(size).await
+            } else {
+                b.reserve_alert_ids(size).await
+            };
+            (size, got.expect("reserve ids"))
+        }));
+    }
+    let mut blocks = Vec::new();
+    for t in tasks {
+        let (size, block) = t.await.unwrap();
+        assert_eq!(block.end - block.start, u64::from(size), "{block:?}");
+        blocks.push(block);
+    }
+    blocks.sort_by_key(|b| b.start);
+    for pair in blocks.windows(2) {
+        assert!(pair[0].end <= pair[1].start, "overlap: {pair:?}");
+    }
+    let total: u64 = (0..40u64).map(|i| 1 + i % 7).sum();
+    assert_eq!(blocks.first().unwrap().start, 1);
+    assert_eq!(
+        blocks.last().unwrap().end,
+        1 + total,
+        "no id skipped or reused"
+    );
+}
+
 conformance!(
+    id_blocks_follow_one_another_and_start_above_the_stored_alerts,
+    concurrent_reservations_of_two_instances_never_overlap,
     committed_steps_rebuild_the_book_and_the_escalations_after_a_restart,
     one_open_alert_per_subject_and_kind_is_enforced_by_the_database_atomically,
     listing_filters_pages_and_sorts_most_severe_then_oldest_first,

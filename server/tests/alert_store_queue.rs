@@ -150,7 +150,7 @@ async fn two_instances_claiming_together_share_every_task_exactly_once<D: TestDb
     let store = db.instance().await;
     let policy = EscalationPolicy::telecare_default();
     let r = roster(&["home-1"]);
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     for i in 0..ALERTS {
         book.handle_detection(
             raise(
@@ -222,7 +222,7 @@ async fn an_escalation_starts_once_even_when_the_book_offers_it_again<D: TestDb>
     let store = db.instance().await;
     let policy = EscalationPolicy::telecare_default();
     let r = roster(&["home-1"]);
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     let silence = |severity, at| {
         raise(
             "home-1",

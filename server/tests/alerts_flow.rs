@@ -58,7 +58,7 @@ impl Driver {
         let mut escalator = Escalator::new();
         escalator.set_policy(site(), EscalationPolicy::telecare_default());
         Self {
-            book: AlertBook::new(AlertPolicy::default()),
+            book: AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000),
             escalator,
             roster: roster(),
             audit: AuditLog::new(),

@@ -69,7 +69,7 @@ proptest! {
         inputs in proptest::collection::vec(input(), 1..120)
     ) {
         let site = SiteId::new("s1").unwrap();
-        let mut book = AlertBook::new(AlertPolicy::default());
+        let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
         let mut trail: Vec<AuditRecord> = Vec::new();
         let mut now = Timestamp::from_unix_s(1_700_000_000);
         for (inp, dt) in inputs {

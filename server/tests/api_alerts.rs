@@ -125,7 +125,7 @@ const BATTERY_B: u64 = 5;
 /// - home-b: a call answered in 10 s (still acknowledged), a low battery nobody answered.
 async fn seed(store: AnyAlertStore) {
     let mut c = Cores {
-        book: AlertBook::new(AlertPolicy::default()),
+        book: AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000),
         policy: EscalationPolicy::telecare_default(),
         roster: roster(&["home-a", "home-b"]),
         store,

@@ -1,7 +1,8 @@
 //! The alert engine on a real alert store (SQLite and PostgreSQL), on the wall clock with
 //! 1-second tiers: a call escalates while nobody answers, stops when acknowledged, sends
 //! "help is coming"; a restart neither loses nor repeats a tier; two engines on one
-//! PostgreSQL database tell a due tier once.
+//! PostgreSQL database tell a due tier once, and give the alerts they raise at the same time
+//! distinct ids.
 
 #[allow(unused_macros)]
 mod alert_store_support;
@@ -13,13 +14,13 @@ use alert_store_support::{PgDb, SqliteDb, TestDb};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use vigil_protocol::{ButtonEvent, ButtonKind, DownlinkBody, UplinkBody, UplinkFrame};
-use vigil_server::alert_store::{AlertStore, AnyAlertStore};
+use vigil_server::alert_store::{AlertFilter, AlertStore, AnyAlertStore};
 use vigil_server::alerts::audit::{Actor, AuditChange, AuditRecord};
 use vigil_server::alerts::lifecycle::{Alert, AlertId, AlertState, OperatorAction};
-use vigil_server::alerts::{Severity, Timestamp};
+use vigil_server::alerts::{AlertKind, Severity, Subject, Timestamp};
 use vigil_server::engine::{
     start, system_clock, ActionRequest, ActionScope, Downlink, EngineHandle, EngineParts,
-    EngineSettings, LiveSink, Outputs, StaticDirectory, StaticSource, WebhookSink,
+    EngineSettings, EngineStats, LiveSink, Outputs, StaticDirectory, StaticSource, WebhookSink,
 };
 use vigil_server::escalation::{
     EscalationPolicy, Notification, RoleName, Roster, Shift, Target, Tier,
@@ -133,11 +134,28 @@ fn directory() -> StaticDirectory {
             conditions: vec![],
             away_until: None,
         })
+        .with_resident(Resident {
+            id: "mrs-wang".parse().unwrap(),
+            site_id: site(),
+            name: "Li Na".into(),
+            emergency_contacts: vec![],
+            conditions: vec![],
+            away_until: None,
+        })
         .with_device(Device {
             id: "pendant-7".parse().unwrap(),
             kind: DeviceKind::Pendant,
             site_id: site(),
             resident_id: Some("mr-wang".parse().unwrap()),
+            zone: None,
+            credentials_ref: None,
+            installed_on: None,
+        })
+        .with_device(Device {
+            id: "pendant-8".parse().unwrap(),
+            kind: DeviceKind::Pendant,
+            site_id: site(),
+            resident_id: Some("mrs-wang".parse().unwrap()),
             zone: None,
             credentials_ref: None,
             installed_on: None,
@@ -158,10 +176,14 @@ fn directory() -> StaticDirectory {
 }
 
 fn press(seq: u32) -> IncomingFrame {
+    press_on("pendant-7", seq)
+}
+
+fn press_on(pendant: &str, seq: u32) -> IncomingFrame {
     let now = system_clock()().unix_ms();
     IncomingFrame {
         frame: UplinkFrame {
-            device_id: "pendant-7".parse().unwrap(),
+            device_id: pendant.parse().unwrap(),
             boot_id: 3,
             seq,
             uptime_ms: 1000,
@@ -371,6 +393,56 @@ async fn two_engines_on_one_postgres_database_tell_each_due_tier_once() {
         completed, 2,
         "tiers 1 and 2, each completed by one instance"
     );
+    a.stop().await;
+    b.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_engines_on_one_postgres_database_raise_alerts_at_once_with_distinct_ids() {
+    let db = PgDb::new().await;
+    let rec = Arc::new(Recorder::default());
+    let a = run_engine(db.instance().await.into(), &rec, None).await;
+    let b = run_engine(db.instance().await.into(), &rec, None).await;
+    // Each engine numbered its own alerts from "the stored maximum + 1" before: both would
+    // have opened alert 1, and the second commit would have been refused.
+    tokio::join!(
+        a.handle.committed(vec![press_on("pendant-7", 1)]),
+        b.handle.committed(vec![press_on("pendant-8", 1)]),
+    );
+    let store: AnyAlertStore = db.instance().await.into();
+    let filter = AlertFilter {
+        kinds: vec![AlertKind::Call],
+        ..AlertFilter::default()
+    };
+    let alerts = tokio::time::timeout(GUARD, async {
+        loop {
+            let page = store.list_alerts(&filter).await.unwrap();
+            if page.alerts.len() >= 2 {
+                return page.alerts;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("both calls stored in time");
+    let mut subjects: Vec<Subject> = alerts.iter().map(|a| a.key.subject.clone()).collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            Subject::Resident("mr-wang".parse().unwrap()),
+            Subject::Resident("mrs-wang".parse().unwrap())
+        ]
+    );
+    assert_ne!(alerts[0].id, alerts[1].id);
+    // Both pages went out: each alert started its own escalation.
+    rec.wait_sent(2).await;
+    for engine in [&a, &b] {
+        let stats = engine.handle.stats();
+        assert_eq!(EngineStats::get(&stats.commit_errors), 0, "nothing refused");
+        assert_eq!(EngineStats::get(&stats.steps_lost), 0);
+    }
     a.stop().await;
     b.stop().await;
     db.cleanup().await;

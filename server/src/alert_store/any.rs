@@ -3,6 +3,7 @@
 //! [`AlertStore`] uses `async fn` in the trait, so it is not object safe; the server holds
 //! this enum instead of a `dyn AlertStore`.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use super::{
@@ -92,6 +93,10 @@ impl AlertStore for AnyAlertStore {
 
     async fn book_snapshot(&self) -> Result<BookSnapshot> {
         each!(self, s => s.book_snapshot().await)
+    }
+
+    async fn reserve_alert_ids(&self, count: u32) -> Result<Range<u64>> {
+        each!(self, s => s.reserve_alert_ids(count).await)
     }
 
     async fn pending_escalations(&self) -> Result<Vec<EscalationTask>> {

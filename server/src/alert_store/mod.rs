@@ -15,6 +15,14 @@
 //! table `vigil_alert_migrations`; every table is prefixed `alert_`, `escalation_` or
 //! `webhook_`. Times are stored as milliseconds since the Unix epoch.
 //!
+//! # Alert ids
+//!
+//! [`AlertStore::reserve_alert_ids`] hands out blocks of ids from the one-row table
+//! `alert_id_counter` (migration 3): each block to one caller alone, above every stored alert,
+//! so that engines sharing one database never give two alerts one id. An engine spends its
+//! block through the [`AlertBook`](crate::alerts::book::AlertBook); what a stopped engine
+//! did not spend is never handed out again (ids have gaps).
+//!
 //! # The escalation work queue
 //!
 //! One row per alert under escalation. [`AlertStore::claim_due`] hands each due row to one
@@ -32,6 +40,7 @@ pub mod query;
 pub mod sqlite;
 
 use std::future::Future;
+use std::ops::Range;
 use std::time::Duration;
 
 pub use any::{open, AnyAlertStore};
@@ -128,10 +137,15 @@ pub trait AlertStore: Send + Sync {
     /// escalations it actually started, to send after the commit.
     fn apply(&self, changes: &ChangeSet) -> impl Future<Output = Result<Applied>> + Send;
 
-    /// The open alerts and the next alert id, to rebuild the [`AlertBook`] after a restart.
+    /// The open alerts, to rebuild the [`AlertBook`] after a restart.
     ///
     /// [`AlertBook`]: crate::alerts::book::AlertBook
     fn book_snapshot(&self) -> impl Future<Output = Result<BookSnapshot>> + Send;
+
+    /// Reserves `count` alert ids for the caller alone, atomically: no other reservation, by
+    /// this instance or another one sharing the database, returns any of them, and each is
+    /// above every stored alert's id. Returns them as a range (empty when `count` is 0).
+    fn reserve_alert_ids(&self, count: u32) -> impl Future<Output = Result<Range<u64>>> + Send;
 
     /// Every escalation still running, to rebuild an in-memory `Escalator`.
     fn pending_escalations(&self) -> impl Future<Output = Result<Vec<EscalationTask>>> + Send;
@@ -338,6 +352,24 @@ pub(crate) fn detector_state_clock() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// The ids a reservation returned (`first`, `end` as stored) as a range.
+pub(crate) fn id_range(first: i64, end: i64) -> Result<Range<u64>> {
+    let col = |v: i64| {
+        u64::try_from(v).map_err(|_| AlertStoreError::InvalidColumn {
+            what: "alert id counter",
+            found: v,
+        })
+    };
+    let ids = col(first)?..col(end)?;
+    if ids.start > ids.end {
+        return Err(AlertStoreError::InvalidColumn {
+            what: "alert id counter",
+            found: first,
+        });
+    }
+    Ok(ids)
 }
 
 pub(crate) fn lease_until(now: Timestamp, lease: Duration) -> Result<i64> {

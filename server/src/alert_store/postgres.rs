@@ -1,5 +1,6 @@
 //! The PostgreSQL backend: tokio-postgres over a deadpool pool.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -9,9 +10,9 @@ use tokio_postgres::NoTls;
 
 use crate::alert_store::query::{ListingSql, SqlValue};
 use crate::alert_store::{
-    change_name, detector_state_clock, from_json, from_ms, lease_until, ms, to_i64, to_json,
-    usize_col, AlertDetail, AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError, Applied,
-    ChangeSet, ClaimToken, ClaimedTask, Completion, Result, TaskRow, MIGRATION_TABLE,
+    change_name, detector_state_clock, from_json, from_ms, id_range, lease_until, ms, to_i64,
+    to_json, usize_col, AlertDetail, AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError,
+    Applied, ChangeSet, ClaimToken, ClaimedTask, Completion, Result, TaskRow, MIGRATION_TABLE,
 };
 use crate::alerts::audit::AuditRecord;
 use crate::alerts::book::BookSnapshot;
@@ -66,6 +67,14 @@ UPDATE escalation_task t
    SET claimed_until = $3, claim_token = nextval('escalation_claim_token')
   FROM due WHERE t.alert_id = due.alert_id
 RETURNING t.tier, t.due_at, t.claim_token, t.task::text";
+
+// Design: the row lock of the UPDATE serialises reservations; a waiting one re-reads the row
+// (READ COMMITTED) and starts where the one before it ended. Starting above the stored alerts
+// as well keeps the counter right even if alerts were written with ids it did not hand out.
+const RESERVE_IDS: &str = "\
+UPDATE alert_id_counter
+   SET next_id = GREATEST(next_id, (SELECT COALESCE(MAX(id), 0) + 1 FROM alert_record)) + $1
+RETURNING next_id - $1, next_id";
 
 /// Alerts, audit trail, escalation queue and delivery log in PostgreSQL.
 #[derive(Clone)]
@@ -244,18 +253,16 @@ impl AlertStore for PgAlertStore {
             .iter()
             .map(|r| from_json::<Alert>("alert", r.get(0)))
             .collect::<Result<Vec<_>>>()?;
-        let max: i64 = conn
-            .query_one("SELECT COALESCE(MAX(id), 0) FROM alert_record", &[])
-            .await?
-            .get(0);
-        let max = u64::try_from(max).map_err(|_| AlertStoreError::InvalidColumn {
-            what: "alert id",
-            found: max,
-        })?;
-        Ok(BookSnapshot {
-            next_id: max + 1,
-            open,
-        })
+        Ok(BookSnapshot { open })
+    }
+
+    async fn reserve_alert_ids(&self, count: u32) -> Result<Range<u64>> {
+        if count == 0 {
+            return Ok(0..0);
+        }
+        let conn = self.pool.get().await?;
+        let row = conn.query_one(RESERVE_IDS, &[&i64::from(count)]).await?;
+        id_range(row.get(0), row.get(1))
     }
 
     async fn pending_escalations(&self) -> Result<Vec<EscalationTask>> {

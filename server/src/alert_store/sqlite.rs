@@ -2,6 +2,7 @@
 //! blocking pool. Several stores (or processes) may open one file; claims take the write lock
 //! up front with `BEGIN IMMEDIATE`, so a due task is handed out once.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,9 +11,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 
 use crate::alert_store::query::{ListingSql, SqlValue};
 use crate::alert_store::{
-    change_name, detector_state_clock, from_json, from_ms, lease_until, ms, to_i64, to_json,
-    usize_col, AlertDetail, AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError, Applied,
-    ChangeSet, ClaimToken, ClaimedTask, Completion, Result, TaskRow, MIGRATION_TABLE,
+    change_name, detector_state_clock, from_json, from_ms, id_range, lease_until, ms, to_i64,
+    to_json, usize_col, AlertDetail, AlertFilter, AlertPage, AlertRow, AlertStore, AlertStoreError,
+    Applied, ChangeSet, ClaimToken, ClaimedTask, Completion, Result, TaskRow, MIGRATION_TABLE,
 };
 use crate::alerts::audit::AuditRecord;
 use crate::alerts::book::BookSnapshot;
@@ -219,18 +220,28 @@ impl AlertStore for SqliteAlertStore {
                 "SELECT body FROM alert_record WHERE is_open ORDER BY id",
                 [],
             )?;
-            let max: i64 =
-                conn.query_row("SELECT COALESCE(MAX(id), 0) FROM alert_record", [], |r| {
-                    r.get(0)
-                })?;
-            let max = u64::try_from(max).map_err(|_| AlertStoreError::InvalidColumn {
-                what: "alert id",
-                found: max,
-            })?;
-            Ok(BookSnapshot {
-                next_id: max + 1,
-                open,
-            })
+            Ok(BookSnapshot { open })
+        })
+        .await
+    }
+
+    async fn reserve_alert_ids(&self, count: u32) -> Result<Range<u64>> {
+        if count == 0 {
+            return Ok(0..0);
+        }
+        self.with_conn(move |conn| {
+            // The write lock up front: another process on the file waits its turn.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (first, end): (i64, i64) = tx.query_row(
+                "UPDATE alert_id_counter
+                    SET next_id = max(next_id, (SELECT COALESCE(MAX(id), 0) + 1 FROM alert_record))
+                                  + ?1
+                 RETURNING next_id - ?1, next_id",
+                params![i64::from(count)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            tx.commit()?;
+            id_range(first, end)
         })
         .await
     }

@@ -1,7 +1,17 @@
 //! The open alerts of a partition of sites: one per (subject, kind), fed by detectors and
 //! operators, emitting audit records and the follow-ups (escalation, "help is coming").
+//!
+//! # Alert ids
+//!
+//! The book never makes up an id: it spends the ids its driver granted it
+//! ([`AlertBook::grant_ids`]), which the driver reserves from the alert store in blocks, so
+//! that server instances sharing one database never give two alerts one id. A raise that
+//! needs a new alert while the book has no id left waits in the book, in order with the
+//! detector actions after it, until ids are granted ([`AlertBook::ids_wanted`] says how
+//! many); it is neither dropped nor given an invented id.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
 
 use vigil_protocol::{DownlinkBody, DownlinkFrame, HelpComing};
 
@@ -36,19 +46,35 @@ pub struct BookCounters {
     pub clears_without_alert: u64,
     /// A clear older than the alert's last sighting.
     pub stale_clears: u64,
+    /// A raise that needed a new alert found no id granted: it waited for ids.
+    pub raises_short_of_ids: u64,
+    /// A granted id already held by an open alert (a bad grant): skipped.
+    pub granted_ids_in_use: u64,
 }
 
-/// The book's state as stored, to rebuild it after a restart.
+/// The book's state as stored, to rebuild it after a restart. Ids are not part of it: a
+/// restarted book is granted a fresh block (the unspent rest of the old one is a gap).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BookSnapshot {
-    pub next_id: u64,
     pub open: Vec<Alert>,
+}
+
+/// What became of a detector action the book tried to apply.
+#[must_use]
+enum Applying {
+    Done,
+    /// A raise that needs a new alert, handed back: the book has no id left.
+    ShortOfId(Box<DetectorAction>),
 }
 
 #[derive(Debug, Default)]
 pub struct AlertBook {
     policy: AlertPolicy,
-    next_id: u64,
+    // Design: granted blocks are spent front to back; a block is dropped once empty.
+    ids: VecDeque<Range<u64>>,
+    /// Detector actions held, in arrival order, behind a raise that found no id; each with
+    /// the time it arrived.
+    waiting: VecDeque<(DetectorAction, Timestamp)>,
     open: BTreeMap<AlertKey, Alert>,
     by_id: BTreeMap<AlertId, AlertKey>,
     events: VecDeque<BookEvent>,
@@ -56,19 +82,25 @@ pub struct AlertBook {
 }
 
 impl AlertBook {
+    /// A book with no alert and no id: grant it ids before it can open an alert.
     pub fn new(policy: AlertPolicy) -> Self {
         Self {
             policy,
-            next_id: 1,
             ..Self::default()
         }
     }
 
+    /// A book that may spend `ids` (tests and tools that own their whole store).
+    pub fn with_ids(policy: AlertPolicy, ids: Range<u64>) -> Self {
+        let mut book = Self::new(policy);
+        book.grant_ids(ids);
+        book
+    }
+
+    /// The open alerts of the store, and no id.
     pub fn restore(policy: AlertPolicy, snapshot: BookSnapshot) -> Self {
         let mut book = Self::new(policy);
-        book.next_id = snapshot.next_id.max(1);
         for alert in snapshot.open {
-            book.next_id = book.next_id.max(alert.id.0 + 1);
             book.by_id.insert(alert.id, alert.key.clone());
             book.open.insert(alert.key.clone(), alert);
         }
@@ -77,9 +109,67 @@ impl AlertBook {
 
     pub fn snapshot(&self) -> BookSnapshot {
         BookSnapshot {
-            next_id: self.next_id,
             open: self.open.values().cloned().collect(),
         }
+    }
+
+    /// Adds ids the book may give new alerts (reserved for it alone), then applies the
+    /// detector actions that were waiting for an id, as far as the ids go.
+    pub fn grant_ids(&mut self, ids: Range<u64>) {
+        if !ids.is_empty() {
+            self.ids.push_back(ids);
+        }
+        while let Some((action, at)) = self.waiting.pop_front() {
+            match self.apply_detection(action, at) {
+                Applying::Done => {}
+                Applying::ShortOfId(action) => {
+                    self.waiting.push_front((*action, at));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// How many granted ids are left to spend.
+    pub fn ids_left(&self) -> u64 {
+        self.ids
+            .iter()
+            .fold(0, |n: u64, r| n.saturating_add(r.end - r.start))
+    }
+
+    /// How many more ids the waiting detector actions may need (at most one per raise):
+    /// zero unless a raise found the book short of ids.
+    pub fn ids_wanted(&self) -> u64 {
+        let raises = self
+            .waiting
+            .iter()
+            .filter(|(action, _)| match action {
+                DetectorAction::Raise { .. } => true,
+                DetectorAction::Clear { .. } => false,
+            })
+            .count() as u64;
+        raises.saturating_sub(self.ids_left())
+    }
+
+    /// Detector actions held until ids are granted.
+    pub fn waiting_actions(&self) -> usize {
+        self.waiting.len()
+    }
+
+    fn take_id(&mut self) -> Option<AlertId> {
+        while let Some(block) = self.ids.front_mut() {
+            let Some(id) = block.next() else {
+                self.ids.pop_front();
+                continue;
+            };
+            let id = AlertId(id);
+            if self.by_id.contains_key(&id) {
+                self.counters.granted_ids_in_use += 1;
+                continue;
+            }
+            return Some(id);
+        }
+        None
     }
 
     pub fn counters(&self) -> &BookCounters {
@@ -102,8 +192,32 @@ impl AlertBook {
         self.events.pop_front()
     }
 
-    /// Applies one detector output.
+    /// Applies one detector output; one behind a raise short of ids waits its turn.
     pub fn handle_detection(&mut self, action: DetectorAction, now: Timestamp) {
+        if !self.waiting.is_empty() {
+            self.waiting.push_back((action, now));
+            return;
+        }
+        match self.apply_detection(action, now) {
+            Applying::Done => {}
+            Applying::ShortOfId(action) => {
+                self.counters.raises_short_of_ids += 1;
+                self.waiting.push_back((*action, now));
+            }
+        }
+    }
+
+    /// Applies one detector output, or hands back a raise that needs an id when none is left.
+    fn apply_detection(&mut self, action: DetectorAction, now: Timestamp) -> Applying {
+        let new_id = match &action {
+            DetectorAction::Raise { key, .. } if !self.open.contains_key(key) => {
+                match self.take_id() {
+                    Some(id) => Some(id),
+                    None => return Applying::ShortOfId(Box::new(action)),
+                }
+            }
+            DetectorAction::Raise { .. } | DetectorAction::Clear { .. } => None,
+        };
         match action {
             DetectorAction::Raise {
                 site,
@@ -115,7 +229,11 @@ impl AlertBook {
             } => {
                 // A board's clock running ahead must not date a sighting in the future.
                 let at = at.min(now);
-                if let Some(alert) = self.open.get_mut(&key) {
+                let Some(id) = new_id else {
+                    let Some(alert) = self.open.get_mut(&key) else {
+                        // new_id is None only for an open key.
+                        return Applying::Done;
+                    };
                     alert.repeat_count = alert.repeat_count.saturating_add(1);
                     alert.last_seen_at = alert.last_seen_at.max(at);
                     // The ladder sorts most urgent first: a repeat can only make it more urgent.
@@ -141,10 +259,8 @@ impl AlertBook {
                     if more_urgent && unacknowledged {
                         self.events.push_back(BookEvent::StartEscalation(id));
                     }
-                    return;
-                }
-                let id = AlertId(self.next_id);
-                self.next_id += 1;
+                    return Applying::Done;
+                };
                 let alert = Alert {
                     id,
                     site,
@@ -181,13 +297,13 @@ impl AlertBook {
                 let at = at.min(now);
                 let Some(alert) = self.open.get_mut(&key) else {
                     self.counters.clears_without_alert += 1;
-                    return;
+                    return Applying::Done;
                 };
                 // A clearing older than the latest sighting of the condition (a late frame)
                 // must not mark a live condition as gone.
                 if at < alert.last_seen_at {
                     self.counters.stale_clears += 1;
-                    return;
+                    return Applying::Done;
                 }
                 alert.cleared = Some(Clearing { at, reason });
                 alert.details.extend(details);
@@ -208,6 +324,7 @@ impl AlertBook {
                 self.after_change(snapshot, state);
             }
         }
+        Applying::Done
     }
 
     /// Applies a person's action to an open alert.
@@ -312,3 +429,7 @@ pub fn help_coming(alert: &Alert) -> Option<DownlinkFrame> {
         }),
     })
 }
+
+#[cfg(test)]
+#[path = "book_tests.rs"]
+mod tests;

@@ -24,7 +24,7 @@ struct Desk {
 impl Desk {
     fn new() -> Self {
         Self {
-            book: AlertBook::new(AlertPolicy::default()),
+            book: AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000),
             log: AuditLog::new(),
             next_device: 0,
         }

@@ -215,7 +215,7 @@ fn a_note_needs_text_and_keeps_the_state() {
 
 #[test]
 fn repeats_update_one_open_alert_per_subject_and_kind() {
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     let mut log = AuditLog::new();
     book.handle_detection(raise(AlertKind::Tamper, Severity::Minor, 0), t(0));
     book.handle_detection(raise(AlertKind::Tamper, Severity::Major, 60), t(60));
@@ -241,7 +241,7 @@ fn repeats_update_one_open_alert_per_subject_and_kind() {
 
 #[test]
 fn a_rule_clearing_is_recorded_but_the_operator_closes_the_alert() {
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     book.handle_detection(raise(AlertKind::FireTrouble, Severity::Minor, 0), t(0));
     book.handle_detection(clear(AlertKind::FireTrouble, 30), t(30));
     let a = book.open_alert(&key(AlertKind::FireTrouble)).unwrap();
@@ -259,7 +259,7 @@ fn a_rule_clearing_is_recorded_but_the_operator_closes_the_alert() {
 
 #[test]
 fn an_auto_close_kind_closes_and_shows_nobody_acknowledged_it() {
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     let mut log = AuditLog::new();
     book.handle_detection(raise(AlertKind::DeviceOffline, Severity::Minor, 0), t(0));
     book.handle_detection(clear(AlertKind::DeviceOffline, 90), t(90));
@@ -313,7 +313,7 @@ fn life_safety_kinds_can_never_be_configured_to_auto_close() {
 
 #[test]
 fn a_new_alert_is_raised_after_the_previous_one_closed() {
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     book.handle_detection(raise(AlertKind::Call, Severity::Critical, 0), t(0));
     let first = book.open_alert(&key(AlertKind::Call)).unwrap().id;
     let resolve = OperatorAction::Resolve {
@@ -333,7 +333,7 @@ fn a_new_alert_is_raised_after_the_previous_one_closed() {
 
 #[test]
 fn acknowledging_stops_escalation_and_is_remembered_once() {
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     let mut log = AuditLog::new();
     book.handle_detection(raise(AlertKind::Call, Severity::Critical, 0), t(0));
     let id = book.open_alert(&key(AlertKind::Call)).unwrap().id;
@@ -349,11 +349,13 @@ fn acknowledging_stops_escalation_and_is_remembered_once() {
 
 #[test]
 fn the_book_is_rebuilt_from_its_snapshot_without_reusing_ids() {
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     book.handle_detection(raise(AlertKind::Tamper, Severity::Major, 0), t(0));
     let json = serde_json::to_string(&book.snapshot()).unwrap();
     let snapshot: BookSnapshot = serde_json::from_str(&json).unwrap();
     let mut book = AlertBook::restore(AlertPolicy::default(), snapshot);
+    // Ids come from the store, which never hands out one it handed out before.
+    book.grant_ids(2..10);
     book.handle_detection(raise(AlertKind::Tamper, Severity::Major, 5), t(5));
     assert_eq!(
         book.open_alert(&key(AlertKind::Tamper))
@@ -370,7 +372,7 @@ fn the_book_is_rebuilt_from_its_snapshot_without_reusing_ids() {
 
 #[test]
 fn a_clear_without_an_open_alert_is_counted() {
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     book.handle_detection(clear(AlertKind::Tamper, 0), t(0));
     assert_eq!(book.counters().clears_without_alert, 1);
     assert!(book.poll_event().is_none());
@@ -378,7 +380,7 @@ fn a_clear_without_an_open_alert_is_counted() {
 
 #[test]
 fn an_alert_that_becomes_more_urgent_is_offered_to_escalation_again() {
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     let mut log = AuditLog::new();
     book.handle_detection(raise(AlertKind::Tamper, Severity::Warning, 0), t(0));
     let id = book.open_alert(&key(AlertKind::Tamper)).unwrap().id;
@@ -445,7 +447,7 @@ fn only_a_person_answers_an_alert() {
 
 #[test]
 fn a_clearing_older_than_the_last_sighting_is_ignored() {
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     book.handle_detection(raise(AlertKind::Call, Severity::Critical, 0), t(0));
     book.handle_detection(raise(AlertKind::Call, Severity::Critical, 20), t(20));
     book.handle_detection(clear(AlertKind::Call, 10), t(25));
@@ -465,7 +467,7 @@ fn a_clearing_older_than_the_last_sighting_is_ignored() {
 
 #[test]
 fn a_sighting_dated_in_the_future_is_clamped_to_now() {
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     book.handle_detection(raise(AlertKind::Tamper, Severity::Major, 3600), t(10));
     let a = book.open_alert(&key(AlertKind::Tamper)).unwrap();
     assert_eq!((a.opened_at, a.last_seen_at), (t(10), t(10)));

@@ -128,7 +128,7 @@ fn merging_keeps_the_first_kind_and_marks_the_second() {
 #[test]
 fn fall_then_call_is_one_alert_in_the_book_with_one_repeat() {
     let mut d = CallDetector::new(CallConfig::default());
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     d.handle_fall(&ctx("p", 1, 0), &fall(false), at_s(0));
     d.handle_button(&ctx("p", 2, 20), &press(), at_s(20));
     for a in actions(&mut d) {
@@ -144,7 +144,7 @@ fn fall_then_call_is_one_alert_in_the_book_with_one_repeat() {
 #[test]
 fn a_cancel_is_recorded_but_the_call_stays_open_for_the_operator() {
     let mut d = CallDetector::new(CallConfig::default());
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     d.handle_button(&ctx("p", 1, 0), &press(), at_s(0));
     d.handle_button(&ctx("p", 2, 12), &cancel(Some(1)), at_s(12));
     for a in actions(&mut d) {
@@ -232,7 +232,7 @@ fn the_merge_window_survives_a_restart_and_expires_on_time() {
 #[test]
 fn acknowledging_a_call_sends_help_is_coming_to_the_pendant() {
     let mut d = CallDetector::new(CallConfig::default());
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     d.handle_button(&ctx("pendant-9", 4, 0), &press(), at_s(0));
     for a in actions(&mut d) {
         book.handle_detection(a, at_s(0));

@@ -5,6 +5,7 @@
 //! [`ChangeSet`] and only then publishes, notifies and sends downlinks.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use vigil_protocol::topic::Topic;
 use vigil_protocol::{DeviceState, DownlinkFrame, GatewayStatus};
@@ -63,7 +64,8 @@ impl EngineCore {
         Self::restore(config, policy, BookSnapshot::default())
     }
 
-    /// Starts from the open alerts of the store.
+    /// Starts from the open alerts of the store, with no alert id: grant some
+    /// ([`Self::grant_ids`]) before a detector raises.
     pub fn restore(config: DetectionConfig, policy: AlertPolicy, snapshot: BookSnapshot) -> Self {
         Self {
             detectors: DetectorSet::new(config),
@@ -155,6 +157,18 @@ impl EngineCore {
     /// Advances the detectors' clocks.
     pub fn handle_timeout(&mut self, dir: &dyn EngineDirectory, now: Timestamp) -> Step {
         self.detectors.handle_timeout(now);
+        self.finish(dir, now)
+    }
+
+    /// Gives the book alert ids reserved in the store for this engine alone; the detector
+    /// actions that were waiting for an id are applied now, into the returned step.
+    pub fn grant_ids(
+        &mut self,
+        ids: Range<u64>,
+        dir: &dyn EngineDirectory,
+        now: Timestamp,
+    ) -> Step {
+        self.book.grant_ids(ids);
         self.finish(dir, now)
     }
 

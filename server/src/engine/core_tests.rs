@@ -24,7 +24,9 @@ fn heartbeat() -> UplinkBody {
 }
 
 fn core() -> EngineCore {
-    EngineCore::new(DetectionConfig::default(), AlertPolicy::default())
+    let mut core = EngineCore::new(DetectionConfig::default(), AlertPolicy::default());
+    assert!(core.grant_ids(1..1_000, &directory(), at(0)).is_empty());
+    core
 }
 
 #[test]
@@ -168,7 +170,6 @@ fn call_detector_state_survives_a_restart_and_merges_a_fall_into_the_call() {
     let mut core1 = core();
     let step = core1.handle_frame(&frame(pendant(), 1, T0, press()), &dir, at(0));
     let snapshot = crate::alerts::book::BookSnapshot {
-        next_id: 2,
         open: step.changes.alerts.clone(),
     };
     let states = core1.detectors().take_changed_states();
@@ -177,6 +178,7 @@ fn call_detector_state_survives_a_restart_and_merges_a_fall_into_the_call() {
         .any(|(k, _)| matches!(k, crate::engine::DetectorKey::Call(_))));
     let mut core2 =
         EngineCore::restore(DetectionConfig::default(), AlertPolicy::default(), snapshot);
+    assert!(core2.grant_ids(1_000..2_000, &dir, at(1)).is_empty());
     for (key, state) in states {
         let json = serde_json::to_string(&state).unwrap();
         core2.detectors().restore_stored(&key.storage_key(), &json);
@@ -199,4 +201,27 @@ fn call_detector_state_survives_a_restart_and_merges_a_fall_into_the_call() {
     assert_eq!(alerts[0].key.kind, AlertKind::Call);
     assert_eq!(alerts[0].repeat_count, 1);
     assert!(step.changes.started.is_empty());
+}
+
+#[test]
+fn a_press_with_no_alert_id_left_waits_and_is_raised_when_ids_are_granted() {
+    let dir = directory();
+    let mut core = EngineCore::new(DetectionConfig::default(), AlertPolicy::default());
+    let step = core.handle_frame(&frame(pendant(), 31, T0, press()), &dir, at(0));
+    assert!(
+        step.changes.alerts.is_empty(),
+        "no alert without a granted id"
+    );
+    assert_eq!(core.book().ids_wanted(), 1);
+    let step = core.grant_ids(500..501, &dir, at(1));
+    let call = step
+        .changes
+        .alerts
+        .iter()
+        .find(|a| a.key.kind == AlertKind::Call)
+        .expect("the waiting call opens");
+    assert_eq!(call.id, AlertId(500));
+    assert_eq!(call.opened_at, at(0));
+    assert_eq!(step.changes.started.len(), 1, "and escalates");
+    assert_eq!(core.book().ids_wanted(), 0);
 }

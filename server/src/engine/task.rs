@@ -6,11 +6,18 @@
 //! transaction, and only then publish on the live feed, notify, and send downlinks. A commit
 //! that fails for a transient reason is retried with backoff (the task waits, and with it
 //! ingest); one the store refuses for good is logged and counted.
+//!
+//! Alert ids come from the store in blocks ([`AlertStore::reserve_alert_ids`]), never from a
+//! count of this instance's own, so that instances sharing one database never collide: one
+//! block at start, the next before a step once fewer than half a block is left, and more
+//! within a step whose raises found the book short (they wait in the book meanwhile and are
+//! committed with that step).
 
 // The driver reads the clock once per step and passes it to the cores.
 #![allow(clippy::disallowed_methods)]
 
 use std::future::Future;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +78,8 @@ pub struct EngineSettings {
     pub claim_lease: Duration,
     /// Days of stored meter readings replayed into the water detectors at start.
     pub water_history_days: u32,
+    /// Alert ids reserved from the store at a time.
+    pub alert_id_block: u32,
     pub detection: DetectionConfig,
     pub alert_policy: AlertPolicy,
 }
@@ -85,6 +94,7 @@ impl Default for EngineSettings {
             claim_limit: 50,
             claim_lease: Duration::from_secs(30),
             water_history_days: 29,
+            alert_id_block: 32,
             detection: DetectionConfig::default(),
             alert_policy: AlertPolicy::default(),
         }
@@ -115,6 +125,10 @@ pub struct EngineStats {
     pub downlinks_dropped: AtomicU64,
     pub tiers_completed: AtomicU64,
     pub tiers_superseded: AtomicU64,
+    /// Blocks of alert ids reserved from the store.
+    pub alert_id_blocks: AtomicU64,
+    /// Reservations of alert ids that failed (each retry counts).
+    pub alert_id_errors: AtomicU64,
 }
 
 impl EngineStats {
@@ -209,6 +223,12 @@ pub async fn start(
         settings.alert_policy.clone(),
         snapshot,
     );
+    // A fresh block, never "the stored maximum + 1": another instance on the same database
+    // may be raising alerts too. Ids left unspent by the previous run stay unused.
+    let ids = parts
+        .alerts
+        .reserve_alert_ids(settings.alert_id_block.max(1))
+        .await?;
     let states = parts.alerts.detector_states().await?;
     let restored = states.len();
     for (key, json) in &states {
@@ -226,7 +246,11 @@ pub async fn start(
         )
         .await;
     }
+    // A restored book holds no action waiting for an id: this grant has nothing to store.
+    let _ = core.grant_ids(ids.clone(), &*dir, now);
     tracing::info!(
+        first_alert_id = ids.start,
+        alert_ids = ids.end.saturating_sub(ids.start),
         open_alerts = open,
         detector_states = restored,
         "alert engine starting"
@@ -309,6 +333,7 @@ impl EngineTask {
         save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Register every device and gateway before the first frame.
         let now = (self.clock)();
+        self.keep_ids_ready(now).await;
         let dir = self.source.current();
         let step = self.core.handle_registry(&*dir, now);
         self.run_step(step, now).await;
@@ -316,6 +341,7 @@ impl EngineTask {
             let now = (self.clock)();
             let wake = match self.core.next_deadline() {
                 Some(d) if d <= now => {
+                    self.keep_ids_ready(now).await;
                     let dir = self.source.current();
                     let step = self.core.handle_timeout(&*dir, now);
                     self.run_step(step, now).await;
@@ -336,6 +362,7 @@ impl EngineTask {
                         continue;
                     }
                     let now = (self.clock)();
+                    self.keep_ids_ready(now).await;
                     let dir = self.source.current();
                     let step = self.core.handle_registry(&*dir, now);
                     self.run_step(step, now).await;
@@ -350,6 +377,7 @@ impl EngineTask {
 
     async fn handle(&mut self, cmd: Command) {
         let now = (self.clock)();
+        self.keep_ids_ready(now).await;
         let dir = self.source.current();
         match cmd {
             Command::Frames(frames) => {
@@ -443,7 +471,13 @@ impl EngineTask {
 
     /// Commits a step, then publishes, notifies and sends downlinks. False when the step
     /// could not be stored.
-    async fn run_step(&mut self, step: Step, now: Timestamp) -> bool {
+    async fn run_step(&mut self, mut step: Step, now: Timestamp) -> bool {
+        if self.core.book().ids_wanted() > 0 {
+            // A raise of this step found the book short of ids: it waits in the book until
+            // ids are granted, and what it opens is committed with this step.
+            let opened = self.grant_ids(now).await;
+            merge(&mut step, opened);
+        }
         if step.is_empty() {
             return true;
         }
@@ -483,6 +517,67 @@ impl EngineTask {
             }
         }
         true
+    }
+
+    /// Tops the book up before a step: a new block once fewer than half a block is left
+    /// (so a step's raises find ids), or at once when raises wait for ids.
+    async fn keep_ids_ready(&mut self, now: Timestamp) {
+        let block = u64::from(self.settings.alert_id_block.max(1));
+        let book = self.core.book();
+        if book.ids_wanted() == 0 && book.ids_left().saturating_mul(2) >= block {
+            return;
+        }
+        let step = self.grant_ids(now).await;
+        self.run_step(step, now).await;
+    }
+
+    /// Reserves a block (more if more raises wait) and grants it to the book; returns what
+    /// the waiting raises opened. Empty when the store could not reserve: they keep waiting
+    /// for the next step.
+    async fn grant_ids(&mut self, now: Timestamp) -> Step {
+        let wanted = self.core.book().ids_wanted();
+        if wanted > 0 {
+            metrics::counter!("vigil_engine_raises_short_of_ids_total").increment(wanted);
+            tracing::warn!(
+                waiting = wanted,
+                "raises found no alert id left; reserving more"
+            );
+        }
+        let block = u64::from(self.settings.alert_id_block.max(1));
+        let count = u32::try_from(wanted.max(block)).unwrap_or(u32::MAX);
+        let Some(ids) = self.reserve_ids(count).await else {
+            return Step::default();
+        };
+        let dir = self.source.current();
+        self.core.grant_ids(ids, &*dir, now)
+    }
+
+    /// Reserves alert ids with retries on transient errors, like a commit; `None` when the
+    /// store refused for good or the server is stopping.
+    async fn reserve_ids(&mut self, count: u32) -> Option<Range<u64>> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.store.reserve_alert_ids(count).await {
+                Ok(ids) => {
+                    EngineStats::add(&self.stats.alert_id_blocks, 1);
+                    metrics::counter!("vigil_engine_alert_id_blocks_total").increment(1);
+                    tracing::debug!(first = ids.start, end = ids.end, "alert ids reserved");
+                    return Some(ids);
+                }
+                Err(e) => {
+                    EngineStats::add(&self.stats.alert_id_errors, 1);
+                    metrics::counter!("vigil_engine_alert_id_errors_total").increment(1);
+                    if is_permanent(&e) || *self.stopping.borrow() {
+                        tracing::error!(error = %e, "alert ids not reserved; new alerts wait");
+                        return None;
+                    }
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                        "reserving alert ids failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
     }
 
     fn send_downlink(&self, d: Downlink) {

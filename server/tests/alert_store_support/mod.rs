@@ -242,7 +242,7 @@ pub async fn commit_step<S: AlertStore>(
 /// A book with one call (alert 1) under escalation at `t(0)`, committed.
 pub async fn one_call<S: AlertStore>(store: &S) -> (AlertBook, EscalationPolicy) {
     let policy = EscalationPolicy::telecare_default();
-    let mut book = AlertBook::new(AlertPolicy::default());
+    let mut book = AlertBook::with_ids(AlertPolicy::default(), 1..1_000_000);
     book.handle_detection(
         raise(
             "home-1",
