@@ -41,6 +41,12 @@ impl BodyMotion {
         }
     }
 
+    /// The wearer falls (again) as `fall` says.
+    pub fn add_fall(&mut self, fall: FallAt) {
+        self.falls.push(fall);
+        self.falls.sort_by_key(|f| f.at);
+    }
+
     /// The acceleration the sensor feels at scenario time `t` (ms), in milli-g.
     pub fn at(&self, t: u64) -> AccelMg {
         if let Some(f) = self.falls.iter().rev().find(|f| f.at <= t) {

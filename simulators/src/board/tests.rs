@@ -297,3 +297,69 @@ fn a_dying_battery_shows_in_the_pendant_heartbeat() {
         "drained through 2.5 V half-way: {beats:?}"
     );
 }
+
+#[test]
+fn a_hydrant_pressure_drop_at_the_default_pressure_is_reported_as_supervisory() {
+    let s = Arc::new(
+        Scenario::parse(
+            r#"
+name = "hydrant"
+duration = "10m"
+
+[[site]]
+id = "care-1"
+kind = "facility"
+gateway = "gw-1"
+[[site.floor]]
+level = 1
+[[site.floor.zone]]
+id = "f1"
+rooms = ["plant"]
+
+[[device]]
+id = "hydrant-1"
+site = "care-1"
+kind = "fire"
+sensor = "hydrant_pressure"
+room = "plant"
+
+[[incident]]
+kind = "hydrant_pressure_drop"
+at = "1m"
+device = "hydrant-1"
+"#,
+            "hydrant.toml",
+        )
+        .expect("a valid scenario"),
+    );
+    let timeline = crate::timeline::Timeline::build(
+        &s,
+        crate::scenario::WallTime {
+            unix_s: 0,
+            utc_offset_min: 0,
+        },
+        crate::timeline::Cadence::default(),
+    );
+    let mut b = boards_for(&s, &timeline, |_| None)
+        .pop()
+        .expect("the hydrant's board");
+    b.power_on(0, 0).unwrap();
+    b.advance(60_000 + 30_000, 0, true).unwrap();
+    let signals: Vec<SignalClass> = spooled(&mut b)
+        .iter()
+        .filter_map(|f| match &f.body {
+            UplinkBody::Fire(r) if !r.self_test => Some(r.signal),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        signals,
+        [SignalClass::Supervisory],
+        "the default drop crosses the firmware's threshold once it persists 10 s"
+    );
+    assert_eq!(
+        s.incidents[0].ground_truth().alerts.len(),
+        1,
+        "and so it must raise its alert"
+    );
+}
