@@ -167,8 +167,7 @@ impl DistrictHardware {
         let connected = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 let status = hardware.rack.status();
-                if status.boards.len() == board_count && status.boards.iter().all(|b| b.connected)
-                {
+                if status.boards.len() == board_count && status.boards.iter().all(|b| b.connected) {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;

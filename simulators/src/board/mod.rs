@@ -420,8 +420,11 @@ impl SimBoard {
             }
             last_step = Some(at);
             let cell = self.cell_mv;
-            let battery =
-                || cell.unwrap_or_else(|| battery_mv_at(&scenario, &self.id, Duration::from_millis(at)));
+            let battery = || {
+                cell.unwrap_or_else(|| {
+                    battery_mv_at(&scenario, &self.id, Duration::from_millis(at))
+                })
+            };
             match &mut p.logic {
                 Logic::Meter(m) => m.set_battery(battery()),
                 Logic::Pendant(pd) => pd.set_battery(battery()),

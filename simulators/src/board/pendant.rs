@@ -174,5 +174,7 @@ fn press_edges(at: u64, press: Press) -> impl Iterator<Item = (u64, bool)> {
         Press::Short => &traces::SHORT_PRESS,
         Press::Long => &traces::LONG_PRESS,
     };
-    trace.iter().map(move |&(offset, level)| (at + offset, level))
+    trace
+        .iter()
+        .map(move |&(offset, level)| (at + offset, level))
 }

@@ -401,12 +401,12 @@ fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
     ));
 
     // A pendant's cell runs down; its next heartbeat (a minute apart) carries it. A fresh
-    // cell is fitted near the end of the cycle (further down).
-    let zhang_pendant = device(d, "pendant-03", |k| {
-        matches!(k, DeviceKind::Pendant { .. })
-    })?;
+    // cell is fitted near the end of the cycle (further down). The pendant boots with it and
+    // heartbeats a minute later, early in the next cycle: the cell must run down after that,
+    // or the server, never told of the fresh cell, would see no new low battery.
+    let zhang_pendant = device(d, "pendant-03", |k| matches!(k, DeviceKind::Pendant { .. }))?;
     let zhang = cast::HOUSEHOLDS[2].short_name;
-    let battery_at = call_at + s(10);
+    let battery_at = call_at + s(60);
     cues.push(sense(
         battery_at,
         &zhang_pendant,
@@ -613,7 +613,10 @@ fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
         &zhang_pendant,
         BoardInput::Battery(FRESH_BATTERY_MV),
     ));
-    cues.push(rack(replaced_at, RackCommand::PowerOn(zhang_pendant.clone())));
+    cues.push(rack(
+        replaced_at,
+        RackCommand::PowerOn(zhang_pendant.clone()),
+    ));
     cues.push(operator(
         replaced_at,
         "low_battery",

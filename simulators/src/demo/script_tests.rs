@@ -112,8 +112,12 @@ fn smoke_reaches_both_detectors_of_the_zone_then_clears_from_both() {
 #[test]
 fn the_fallen_resident_lies_on_the_floor_until_the_fall_is_resolved() {
     let steps = run(1);
-    let [(fall_at, BoardInput::Fall { lies_for: Some(lies) })] =
-        inputs_of(&steps, "pendant-02")[..]
+    let [(
+        fall_at,
+        BoardInput::Fall {
+            lies_for: Some(lies),
+        },
+    )] = inputs_of(&steps, "pendant-02")[..]
     else {
         panic!("one fall on Mr. Li's pendant");
     };
@@ -214,7 +218,7 @@ fn a_pendant_cell_runs_down_then_a_fresh_one_is_fitted_with_the_power_off() {
         pendant,
         [
             (
-                30,
+                80,
                 RackCommand::Sense(id.clone(), BoardInput::Battery(LOW_BATTERY_MV))
             ),
             (280, RackCommand::PowerOff(id.clone())),
@@ -248,10 +252,10 @@ fn escalation_is_narrated_only_when_the_demo_policy_applies() {
     assert_eq!(says(false), 0);
 }
 
-/// The frames the boards' firmware made over one cycle of the script, acted out on the
+/// The frames the boards' firmware made over `cycles` cycles of the script, acted out on the
 /// district's boards on a virtual clock (no network: each board's uplink spool is read as
 /// it fills).
-fn act_out_one_cycle() -> BTreeMap<String, Vec<(u64, UplinkFrame)>> {
+fn act_out(cycles: u32) -> BTreeMap<String, Vec<(u64, UplinkFrame)>> {
     let mut script = script();
     let district = script.district().clone();
     let mut boards: BTreeMap<String, crate::board::SimBoard> =
@@ -278,7 +282,7 @@ fn act_out_one_cycle() -> BTreeMap<String, Vec<(u64, UplinkFrame)>> {
             }
         }
     };
-    let end = script.cycle_len();
+    let end = script.cycle_len() * cycles;
     let mut now = Duration::ZERO;
     while now < end {
         // Every second, so that frames are read before a power cut loses them.
@@ -311,7 +315,7 @@ fn act_out_one_cycle() -> BTreeMap<String, Vec<(u64, UplinkFrame)>> {
 
 #[test]
 fn acted_out_on_the_boards_the_cycle_makes_the_frames_of_every_scripted_alert() {
-    let frames = act_out_one_cycle();
+    let frames = act_out(1);
     let of = |device: &str| frames.get(device).cloned().unwrap_or_default();
     let secs = |ms: u64| ms / 1000;
 
@@ -325,7 +329,11 @@ fn acted_out_on_the_boards_the_cycle_makes_the_frames_of_every_scripted_alert() 
         .into_iter()
         .find(|(_, f)| matches!(&f.body, UplinkBody::Fall(e) if !e.cancelled))
         .expect("the fall, detected by the firmware through the accelerometer");
-    assert!((200..=215).contains(&secs(fall.0)), "reported after the cancel window: {}", fall.0);
+    assert!(
+        (200..=215).contains(&secs(fall.0)),
+        "reported after the cancel window: {}",
+        fall.0
+    );
 
     let alarm_at = |device: &str| {
         of(device)
@@ -341,22 +349,31 @@ fn acted_out_on_the_boards_the_cycle_makes_the_frames_of_every_scripted_alert() 
         secs(t) >= 150
             && matches!(&f.body, UplinkBody::Fire(r) if r.signal == SignalClass::Normal && !r.self_test)
     });
-    assert!(normal_again, "the detector reports normal once the smoke clears");
+    assert!(
+        normal_again,
+        "the detector reports normal once the smoke clears"
+    );
 
     let low = of("pendant-03")
         .into_iter()
-        .filter(|(_, f)| matches!(&f.body, UplinkBody::Heartbeat(h) if h.battery_mv == LOW_BATTERY_MV))
+        .filter(
+            |(_, f)| matches!(&f.body, UplinkBody::Heartbeat(h) if h.battery_mv == LOW_BATTERY_MV),
+        )
         .map(|(t, _)| secs(t))
         .next();
     assert!(
-        matches!(low, Some(30..=91)),
+        matches!(low, Some(80..=141)),
         "a heartbeat within a minute of the cell running down: {low:?}"
     );
     for (device, list) in &frames {
         for (t, f) in list {
             if let UplinkBody::Heartbeat(h) = &f.body {
-                let threshold = if device.starts_with("pendant") { 3_500 } else { 3_300 };
-                let scripted = device == "pendant-03" && (30..280).contains(&secs(*t));
+                let threshold = if device.starts_with("pendant") {
+                    3_500
+                } else {
+                    3_300
+                };
+                let scripted = device == "pendant-03" && (80..280).contains(&secs(*t));
                 assert_eq!(
                     h.battery_mv < threshold,
                     scripted,
@@ -371,5 +388,28 @@ fn acted_out_on_the_boards_the_cycle_makes_the_frames_of_every_scripted_alert() 
         .iter()
         .filter(|(_, f)| matches!(f.body, UplinkBody::Meter(_)))
         .count();
-    assert!(meter_reports >= 4, "a meter report a minute: {meter_reports}");
+    assert!(
+        meter_reports >= 4,
+        "a meter report a minute: {meter_reports}"
+    );
+}
+
+#[test]
+fn the_fresh_cell_is_heartbeated_before_the_next_cycle_runs_it_down_again() {
+    // Else the server, told of no fresh cell, would raise no new low battery.
+    let frames = act_out(2);
+    let beats: Vec<(u64, u16)> = frames["pendant-03"]
+        .iter()
+        .filter_map(|(t, f)| match &f.body {
+            UplinkBody::Heartbeat(h) => Some((t / 1000, h.battery_mv)),
+            _ => None,
+        })
+        .collect();
+    let fresh_after_refit = beats
+        .iter()
+        .any(|&(t, mv)| (280..380).contains(&t) && mv == FRESH_BATTERY_MV);
+    let low_again = beats
+        .iter()
+        .any(|&(t, mv)| (380..=441).contains(&t) && mv == LOW_BATTERY_MV);
+    assert!(fresh_after_refit && low_again, "{beats:?}");
 }
