@@ -87,11 +87,14 @@ impl FireBoard {
         }
     }
 
-    /// The surroundings change to `condition` from `at` on (scenario ms).
-    pub fn add_condition(&mut self, at: u64, condition: SensorCondition) {
+    /// The surroundings change to `condition` from `at` on (scenario ms); the board has run
+    /// to `now`, so changes before the one it senses now are forgotten (a script that loops
+    /// for days adds them forever).
+    pub fn add_condition(&mut self, at: u64, condition: SensorCondition, now: u64) {
         self.conditions.push((at, condition));
         // Stable: of two changes at the same instant the later one given wins.
         self.conditions.sort_by_key(|c| c.0);
+        super::forget_before(&mut self.conditions, now);
     }
 
     pub fn next_event(&self) -> u64 {

@@ -321,10 +321,13 @@ impl SimBoard {
     /// The board's hardware senses `input` from scenario time `t` on (or from the time the
     /// board has run to, if later). It stays part of what the board senses across a reboot.
     pub fn sense(&mut self, input: BoardInput, t: u64) -> Result<(), InputMismatch> {
-        let at = t.max(self.now);
+        let now = self.now;
+        let at = t.max(now);
         let logic = self.powered.as_mut().map(|p| &mut p.logic);
         match (input, &mut self.spec) {
             (BoardInput::Press(press), BoardSpec::Pendant { presses, .. }) => {
+                // A boot replays the presses still to come only.
+                presses.retain(|p| p.0 >= now);
                 presses.push((at, press));
                 presses.sort_by_key(|p| p.0);
                 if let Some(Logic::Pendant(pd)) = logic {
@@ -336,16 +339,17 @@ impl SimBoard {
                     at,
                     gets_up_at: lies_for.map(|d| at.saturating_add(ms(d))),
                 };
-                body.add_fall(fall);
+                body.add_fall(fall, now);
                 if let Some(Logic::Pendant(pd)) = logic {
-                    pd.fall(fall);
+                    pd.fall(fall, now);
                 }
             }
             (BoardInput::Sense(condition), BoardSpec::Fire { conditions, .. }) => {
                 conditions.push((at, condition));
                 conditions.sort_by_key(|c| c.0);
+                forget_before(conditions, now);
                 if let Some(Logic::Fire(f)) = logic {
-                    f.add_condition(at, condition);
+                    f.add_condition(at, condition, now);
                 }
             }
             (BoardInput::Battery(mv), _) => {
@@ -522,6 +526,15 @@ fn drain_frames(p: &mut Powered, counters: &mut BoardCounters, link_now: u64, de
             }
             Err(vigil_firmware::spool::SpoolError::Encode(_)) => {}
         }
+    }
+}
+
+/// Drops the changes of `changes` (in time order) that no time from `now` on sees: all before
+/// the last one at or before `now`.
+fn forget_before<T>(changes: &mut Vec<(u64, T)>, now: u64) {
+    let started = changes.partition_point(|c| c.0 <= now);
+    if started > 1 {
+        changes.drain(..started - 1);
     }
 }
 

@@ -99,9 +99,9 @@ impl PendantBoard {
         self.button_edges = edges.into();
     }
 
-    /// The wearer falls as `fall` says.
-    pub fn fall(&mut self, fall: FallAt) {
-        self.body.add_fall(fall);
+    /// The wearer falls as `fall` says; the board has run to `now`.
+    pub fn fall(&mut self, fall: FallAt, now: u64) {
+        self.body.add_fall(fall, now);
     }
 
     pub fn mode(&self) -> PendantMode {
