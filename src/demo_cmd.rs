@@ -3,8 +3,10 @@
 //!
 //! Starts the server (embedded broker on a free port, SQLite in a data directory, the HTTP API
 //! on 127.0.0.1), creates the demo login and the scripted duty operator, registers the district
-//! through the API, starts a gateway per site and the boards in this process, then plays
-//! `vigil_sim::demo`'s script until Ctrl-C (or `--for`), printing a line per step.
+//! through the API, starts a gateway per site and the district's firmware-in-the-loop boards
+//! (`vigil_sim::board`'s rack, as `vigil sim run` runs them) in this process, then plays
+//! `vigil_sim::demo`'s script until Ctrl-C (or `--for`), printing a line per step: the script
+//! changes what the boards' hardware senses, the firmware makes every frame.
 
 mod api;
 mod boards;
@@ -29,10 +31,9 @@ use vigil_server::registry::{RegistryStore, SqliteRegistry};
 use vigil_server::run::{run_with, Attachments};
 use vigil_sim::demo::{DemoScript, StepKind};
 use vigil_sim::scenario::WallTime;
-use vigil_sim::timeline::Action;
 
 use self::api::{ApiCallError, ApiClient};
-use self::boards::DistrictHardware;
+use self::boards::{BoardsStart, DistrictHardware};
 use self::operator::DutyOperator;
 
 /// The demo login's user name.
@@ -169,9 +170,16 @@ async fn play(args: DemoArgs, listen: SocketAddr, data_dir: PathBuf) -> anyhow::
     let (policy_applies, policy_note) =
         register_district(&admin, &district, args.script_speed).await?;
     script.narrate_escalation(policy_applies);
-    let boot_id = now.as_secs() as u32;
+    // Script time 0, on which the boards run too.
+    let script_started = std::time::Instant::now();
+    let boards_start = BoardsStart {
+        at: script_started,
+        speed: args.script_speed,
+        wall: start,
+        last_boot_id: now.as_secs() as u32,
+    };
     let mut hardware =
-        DistrictHardware::start(&district, &data_dir, &ready.broker_url, boot_id).await?;
+        DistrictHardware::start(&district, &data_dir, &ready.broker_url, &boards_start).await?;
     let operator = DutyOperator::login(api_addr, OPERATOR_USER, &operator_password).await?;
     let paths = served_paths(&admin).await;
 
@@ -201,14 +209,14 @@ async fn play(args: DemoArgs, listen: SocketAddr, data_dir: PathBuf) -> anyhow::
     tokio::pin!(until_stop);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
-    let clock_start = tokio::time::Instant::now();
+    let clock_start = tokio::time::Instant::from_std(script_started);
     let script_now =
         || Duration::from_secs_f64(clock_start.elapsed().as_secs_f64() * args.script_speed);
     let mut operator_tasks = tokio::task::JoinSet::new();
     loop {
         while let Some(step) = script.poll_step(script_now()) {
             match step.kind {
-                StepKind::Board(action) => board_action(&mut hardware, action).await,
+                StepKind::Board(command) => hardware.send(command),
                 StepKind::Operator(op) => {
                     let operator = operator.clone();
                     operator_tasks.spawn(async move { operator.act(op).await });
@@ -226,10 +234,13 @@ async fn play(args: DemoArgs, listen: SocketAddr, data_dir: PathBuf) -> anyhow::
         }
         let wake = clock_start
             + Duration::from_secs_f64(script.next_deadline().as_secs_f64() / args.script_speed);
-        for (device, alert) in hardware.new_help_coming() {
+        for device in hardware.new_help_coming() {
             say(&format!(
-                "  ({device} received \"help is coming\" for alert {alert}: its LED lights up)"
+                "  ({device} received \"help is coming\": its LED lights up)"
             ));
+        }
+        for fault in hardware.new_faults() {
+            say(&format!("  (board fault: {fault})"));
         }
         // Downlinks arrive between steps: look at least every second.
         let wake = wake.min(tokio::time::Instant::now() + Duration::from_secs(1));
@@ -369,27 +380,6 @@ async fn register_policy(admin: &ApiClient, speed: f64) -> Result<(bool, String)
     })
 }
 
-async fn board_action(hardware: &mut DistrictHardware, action: Action) {
-    match action {
-        Action::Uplink { device, body } => {
-            if let Err(e) = hardware.send(&device, body).await {
-                say(&format!("(board {device}: {e:#})"));
-            }
-        }
-        // The demo district's script has no outages; a scenario with them needs `vigil sim run`.
-        Action::BoardSilent { .. }
-        | Action::BoardBack { .. }
-        | Action::GatewayDown { .. }
-        | Action::GatewayUp { .. }
-        | Action::UplinkCut { .. }
-        | Action::UplinkRestored { .. }
-        | Action::SetAway { .. }
-        | Action::ClearAway { .. } => {
-            tracing::warn!(?action, "the demo does not play this action");
-        }
-    }
-}
-
 /// Warnings only, so the narrative stays readable (the gateways' local alarms, which the
 /// narrative announces, are not repeated as warnings); `RUST_LOG` overrides.
 fn init_tracing() {
@@ -460,7 +450,8 @@ fn print_banner(b: &Banner<'_>) {
         b.demo_password
     );
     println!(
-        "  district   {} sites, {} residents, {} boards; a gateway per site in this process",
+        "  district   {} sites, {} residents, {} boards running vigil-firmware; a gateway per \
+         site in this process",
         b.district.sites.len(),
         b.district.residents.len(),
         b.hardware.board_count()

@@ -131,6 +131,11 @@ impl IncidentKind {
     }
 }
 
+/// A hydrant pressure drop's pressure unless the scenario says: well below the fire node's
+/// supervisory threshold (≤ 100 kPa, `vigil_firmware::fire::ChannelConfig::standard`, after
+/// GB 50974's minimum static pressure), so that the node reports it.
+pub const HYDRANT_DROP_KPA: i32 = 80;
+
 /// How long a pendant waits for the wearer to cancel before it reports a fall.
 pub const FALL_CANCEL_WINDOW: Duration = Duration::from_secs(30);
 
@@ -195,8 +200,18 @@ impl Incident {
             IncidentKind::SensorFault { device, .. } => {
                 vec![alert("fire_trouble", format!("device:{device}"), at)]
             }
-            IncidentKind::HydrantPressureDrop { device, .. } => {
-                vec![alert("fire_supervisory", format!("device:{device}"), at)]
+            IncidentKind::HydrantPressureDrop { device, zone, kpa } => {
+                // The fire node reports a pressure at or below its threshold only.
+                let threshold = vigil_firmware::fire::ChannelConfig::standard(
+                    vigil_protocol::SensorKind::HydrantPressure,
+                    zone.clone(),
+                )
+                .on;
+                if *kpa <= threshold {
+                    vec![alert("fire_supervisory", format!("device:{device}"), at)]
+                } else {
+                    vec![]
+                }
             }
             IncidentKind::BatteryDying { device, over } => vec![
                 // The voltage falls linearly; it crosses the threshold half-way (see timeline).

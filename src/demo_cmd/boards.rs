@@ -1,24 +1,31 @@
 //! The demo district's hardware: one gateway per site, in this process (its embedded broker for
 //! the boards on a free port, its spool under the data directory, its uplink to the server's
-//! broker), and the simulated boards publishing to their site's gateway.
+//! broker), and the district's boards on a rack, each connected to its site's gateway.
 //!
-//! The boards are the gateway harness's `SimBoard`s: they speak the real protocol with their
-//! own credentials and keep every frame until the gateway's durable receipt covers it.
+//! The boards are `vigil_sim::board`'s firmware-in-the-loop boards, as `vigil sim run` runs
+//! them: the real `vigil-firmware` logic on simulated hardware, each with the firmware's own
+//! MQTT client over its own TCP connection. The script changes what their hardware senses
+//! ([`RackCommand`]); every frame comes from the firmware.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use vigil_gateway::batching::BatchSettings;
 use vigil_gateway::config::{BoardBroker, GatewayConfig, MqttUrl, Upstream};
-use vigil_gateway::harness::SimBoard;
 use vigil_gateway::provisioning::{hash_secret_with, low_cost_argon2};
 use vigil_gateway::{Gateway, GatewayError};
-use vigil_protocol::{DeviceId, SiteId, UplinkBody};
-use vigil_sim::scenario::{DeviceKind, Scenario};
+use vigil_protocol::{DeviceId, SiteId};
+use vigil_sim::board::rack::{spawn_rack, RackCommand, RackHandle, RackSlot};
+use vigil_sim::clock::RunClock;
+use vigil_sim::scenario::{DeviceKind, Scenario, WallTime};
+
+/// How long the rack runs the boards at most: for all practical purposes, until stopped.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// A gateway running in this process.
 pub struct SiteGateway {
@@ -32,26 +39,39 @@ pub struct SiteGateway {
 /// Every gateway and board of the district.
 pub struct DistrictHardware {
     pub gateways: Vec<SiteGateway>,
-    boards: BTreeMap<DeviceId, SimBoard>,
+    rack: RackHandle,
+    board_count: usize,
     /// "Help is coming" downlinks already reported, per board.
-    help_seen: BTreeMap<DeviceId, usize>,
+    help_seen: BTreeMap<DeviceId, u64>,
+    /// Rack faults already reported.
+    faults_seen: usize,
+}
+
+/// Where the district's boards start: the script's clock and the wall time it starts at.
+pub struct BoardsStart {
+    /// Script time 0; the boards run `speed` script seconds per real second from it.
+    pub at: Instant,
+    pub speed: f64,
+    pub wall: WallTime,
+    /// Boot ids count on from this one, apart from an earlier run's on a kept data directory.
+    pub last_boot_id: u32,
 }
 
 impl DistrictHardware {
-    /// Starts a gateway per site (uplink to `upstream`, the server's broker) and every board.
-    /// `boot_id` numbers this run's frames apart from an earlier run's on a kept data directory.
+    /// Starts a gateway per site (uplink to `upstream`, the server's broker), then the
+    /// district's boards on a rack, and waits until every board is connected.
     pub async fn start(
         district: &Scenario,
         data_dir: &Path,
         upstream: &str,
-        boot_id: u32,
+        start: &BoardsStart,
     ) -> anyhow::Result<Self> {
         let upstream = MqttUrl::parse("server broker", upstream)?;
         let secret = random_secret();
         let hash = hash_secret_with(&low_cost_argon2(), &secret)
             .map_err(|e| anyhow::anyhow!("cannot hash the boards' secret: {e}"))?;
         let mut gateways = Vec::new();
-        let mut boards = BTreeMap::new();
+        let mut brokers = BTreeMap::new();
         for site in &district.sites {
             let dir = data_dir.join("gateways").join(site.id.as_str());
             std::fs::create_dir_all(&dir)
@@ -114,12 +134,7 @@ impl DistrictHardware {
             let task = tokio::spawn(gateway.run(async {
                 let _ = stopped.await;
             }));
-            for d in district.devices.iter().filter(|d| d.site == site.id) {
-                boards.insert(
-                    d.id.clone(),
-                    SimBoard::start(boards_addr, d.id.as_str(), &secret, boot_id),
-                );
-            }
+            brokers.insert(site.id.clone(), boards_addr);
             gateways.push(SiteGateway {
                 site: site.id.clone(),
                 boards_addr,
@@ -128,50 +143,92 @@ impl DistrictHardware {
                 task,
             });
         }
-        for b in boards.values() {
-            b.wait_connected(30)
-                .await
-                .with_context(|| format!("board {} connects to its gateway", b.device()))?;
-        }
-        Ok(Self {
+        let slots: Vec<RackSlot> =
+            vigil_sim::demo::boards(district, start.wall, &secret, start.last_boot_id)
+                .into_iter()
+                .filter_map(|board| {
+                    let broker = *brokers.get(board.site())?;
+                    Some(RackSlot { board, broker })
+                })
+                .collect();
+        let board_count = slots.len();
+        let clock = RunClock {
+            time_offset: Duration::ZERO,
+            acceleration: start.speed,
+        };
+        let rack = spawn_rack(slots, clock, start.at, FOREVER).context("starting the boards")?;
+        let hardware = Self {
             gateways,
-            boards,
+            rack,
+            board_count,
             help_seen: BTreeMap::new(),
+            faults_seen: 0,
+        };
+        let connected = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let status = hardware.rack.status();
+                if status.boards.len() == board_count && status.boards.iter().all(|b| b.connected) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         })
+        .await;
+        if connected.is_err() {
+            let status = hardware.rack.status();
+            let waiting: Vec<String> = status
+                .boards
+                .iter()
+                .filter(|b| !b.connected)
+                .map(|b| b.device.to_string())
+                .chain(status.faults)
+                .collect();
+            hardware.stop().await;
+            anyhow::bail!(
+                "the boards did not all connect to their gateways within 30 s: {}",
+                waiting.join(", ")
+            );
+        }
+        Ok(hardware)
     }
 
     pub fn board_count(&self) -> usize {
-        self.boards.len()
+        self.board_count
     }
 
-    /// Publishes a frame from `device` (queued at once; the board keeps it until receipted).
-    pub async fn send(&mut self, device: &DeviceId, body: UplinkBody) -> anyhow::Result<()> {
-        let board = self
-            .boards
-            .get_mut(device)
-            .with_context(|| format!("no board {device} in the district"))?;
-        board.send(body).await?;
-        Ok(())
+    /// Hands the rack a command (a board's hardware senses something, a board loses power…).
+    pub fn send(&self, command: RackCommand) {
+        self.rack.send(command);
     }
 
-    /// Boards that received a "help is coming" downlink since the last call, with the alert
-    /// it answers.
-    pub fn new_help_coming(&mut self) -> Vec<(DeviceId, u64)> {
+    /// Boards that received a "help is coming" downlink since the last call.
+    pub fn new_help_coming(&mut self) -> Vec<DeviceId> {
         let mut news = Vec::new();
-        for (device, board) in &self.boards {
-            let help = board.help_coming();
-            let seen = self.help_seen.entry(device.clone()).or_insert(0);
-            for h in help.iter().skip(*seen) {
-                news.push((device.clone(), h.alert_id));
+        for b in self.rack.status().boards {
+            let seen = self.help_seen.entry(b.device.clone()).or_insert(0);
+            if b.counters.help_coming > *seen {
+                news.push(b.device.clone());
             }
-            *seen = help.len();
+            *seen = (*seen).max(b.counters.help_coming);
         }
         news
     }
 
-    /// Stops the boards, then the gateways (each finishes what it holds).
+    /// Faults of the rack since the last call: a board that could not boot, an input its
+    /// hardware cannot sense.
+    pub fn new_faults(&mut self) -> Vec<String> {
+        let faults = self.rack.status().faults;
+        let news = faults.iter().skip(self.faults_seen).cloned().collect();
+        self.faults_seen = faults.len();
+        news
+    }
+
+    /// Stops the boards (their sockets close), then the gateways (each finishes what it
+    /// holds).
     pub async fn stop(self) {
-        drop(self.boards);
+        let rack = self.rack;
+        // The rack's thread ends within one pass.
+        let _ = tokio::task::spawn_blocking(move || rack.stop()).await;
         for g in self.gateways {
             let _ = g.stop.send(());
             match g.task.await {

@@ -1,5 +1,5 @@
 //! The fire node: the firmware's [`FireNode`] with one sensor whose readings follow the
-//! room's state (quiet background, smoke, a broken head, a pressure drop).
+//! room's state (quiet background, smoke, a broken head, a pressure drop, a leaking current).
 
 use rand::Rng;
 use rand::SeedableRng;
@@ -24,8 +24,11 @@ pub enum SensorCondition {
     Smoke,
     /// The sensor head is broken or disconnected.
     Fault,
-    /// A pressure sensor reads this (kPa).
-    Pressure(i32),
+    /// The sensor reads this, in its kind's unit (a hydrant's pressure in kPa, a residual
+    /// current in mA), with a little noise.
+    Reads(i32),
+    /// Back to the room's quiet background (the smoke has cleared, the fault is repaired).
+    Clear,
 }
 
 /// A fire node's logic and sensor; times are scenario milliseconds.
@@ -40,6 +43,9 @@ pub struct FireBoard {
 }
 
 impl FireBoard {
+    /// Boots at `boot_at`; the node reports every sensor as a self-test every
+    /// `self_test_every_ms` (its sign of life; [`SELF_TEST_EVERY_MS`] unless installed
+    /// otherwise).
     pub fn boot(
         stamper: FrameStamper,
         kind: SensorKind,
@@ -47,12 +53,13 @@ impl FireBoard {
         mut conditions: Vec<(u64, SensorCondition)>,
         seed: u64,
         boot_at: u64,
+        self_test_every_ms: u64,
     ) -> Result<Self, TooManySensors> {
         conditions.sort_by_key(|c| c.0);
         let node = FireNode::new(
             stamper,
             &[ChannelConfig::standard(kind, zone)],
-            SELF_TEST_EVERY_MS,
+            self_test_every_ms,
             0,
         )?;
         Ok(Self {
@@ -73,11 +80,23 @@ impl FireBoard {
                 SensorReading::Value(SMOKE_ALARM_VALUE + self.rng.random_range(-40..=40))
             }
             Some(SensorCondition::Fault) => SensorReading::Disconnected,
-            Some(SensorCondition::Pressure(kpa)) => {
-                SensorReading::Value(kpa + self.rng.random_range(-3..=3))
+            Some(SensorCondition::Reads(value)) => {
+                SensorReading::Value(value + self.rng.random_range(-3..=3))
             }
-            None => SensorReading::Value(background_value(self.kind, &mut self.rng)),
+            Some(SensorCondition::Clear) | None => {
+                SensorReading::Value(background_value(self.kind, &mut self.rng))
+            }
         }
+    }
+
+    /// The surroundings change to `condition` from `at` on (scenario ms); the board has run
+    /// to `now`, so changes before the one it senses now are forgotten (a script that loops
+    /// for days adds them forever).
+    pub fn add_condition(&mut self, at: u64, condition: SensorCondition, now: u64) {
+        self.conditions.push((at, condition));
+        // Stable: of two changes at the same instant the later one given wins.
+        self.conditions.sort_by_key(|c| c.0);
+        super::forget_before(&mut self.conditions, now);
     }
 
     pub fn next_event(&self) -> u64 {

@@ -196,6 +196,15 @@ pub struct SimBootStore {
     stored: Option<u32>,
 }
 
+impl SimBootStore {
+    /// A flash page that holds `boot_id` from an earlier life of the board.
+    pub fn with_last(boot_id: u32) -> Self {
+        Self {
+            stored: Some(boot_id),
+        }
+    }
+}
+
 impl BootIdStore for SimBootStore {
     type Error = core::convert::Infallible;
     fn load_boot_id(&mut self) -> Result<Option<u32>, Self::Error> {

@@ -70,6 +70,12 @@ impl MeterBoard {
         self.battery.mv = mv;
     }
 
+    /// The household's water from now on: `water` replaces the series (minutes whose pulses
+    /// are laid out already keep them).
+    pub fn set_water(&mut self, water: Arc<[u32]>) {
+        self.water = water;
+    }
+
     /// Lays out the reed pulses of every minute that starts by `until`.
     fn schedule(&mut self, until: u64) {
         let per_pulse_ml = 1000 / u64::from(self.config.pulses_per_litre.max(1));

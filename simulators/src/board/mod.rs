@@ -12,6 +12,9 @@
 //!   re-implemented here.
 //! - this module: [`SimBoard`], one board with its power state and its firmware MQTT client
 //!   ([`vigil_firmware::mqtt::MqttClient`]), and [`boards_for`], the boards of a scenario.
+//!   A scenario file lays out what the hardware senses over the whole run in advance
+//!   ([`BoardSpec`]); a driver acting out a script live (`vigil demo`) changes it as it goes
+//!   ([`BoardInput`]).
 //! - [`rack`]: the driver that runs many boards in one thread and connects each over its own
 //!   TCP socket to a broker through the firmware's [`vigil_firmware::link::service`].
 //!
@@ -33,7 +36,9 @@ use std::time::Duration;
 use vigil_firmware::frame::FrameStamper;
 use vigil_firmware::hal::next_boot_id;
 use vigil_firmware::mqtt::{MqttClient, MqttConfig, MqttEvent};
-use vigil_protocol::{DeviceId, DownlinkBody, SensorKind, SiteId, UplinkFrame, ZoneId};
+use vigil_protocol::{
+    ConfigUpdate, DeviceId, DownlinkBody, SensorKind, SiteId, UplinkFrame, ZoneId,
+};
 
 use crate::incident::IncidentKind;
 use crate::scenario::{DeviceKind, Scenario};
@@ -67,6 +72,50 @@ pub enum BoardSpec {
         zone: ZoneId,
         conditions: Vec<(u64, SensorCondition)>,
     },
+}
+
+/// A change in what a board's hardware senses, from the moment the board gets it: what a
+/// driver acting out a script live hands a board (a scenario file lays the whole run out in
+/// its [`BoardSpec`] instead). The firmware makes of it what it makes of real hardware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoardInput {
+    /// The wearer presses the pendant's button (short: a call; long: "cancel", "I'm fine").
+    Press(Press),
+    /// The wearer falls (the reference fall trace on the accelerometer) and lies on the
+    /// floor for `lies_for` (`None`: does not get up).
+    Fall { lies_for: Option<Duration> },
+    /// The fire node's sensor senses this from now on.
+    Sense(SensorCondition),
+    /// The board's cell reads this many millivolts from now on (a run-down cell, or a fresh
+    /// one fitted while the board was off).
+    Battery(u16),
+    /// The household's water at a meter, millilitres per minute from minute `from_minute`
+    /// of the run on (the minutes before keep what they had).
+    Water {
+        from_minute: usize,
+        ml_per_minute: Vec<u32>,
+    },
+}
+
+impl BoardInput {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Press(_) => "a button press",
+            Self::Fall { .. } => "a fall",
+            Self::Sense(_) => "a sensor condition",
+            Self::Battery(_) => "a battery level",
+            Self::Water { .. } => "water use",
+        }
+    }
+}
+
+/// An input the board's hardware cannot sense (a fall on a fire node, water on a pendant).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{device} is a {kind} board: it has no hardware that senses {input}")]
+pub struct InputMismatch {
+    pub device: DeviceId,
+    pub kind: &'static str,
+    pub input: &'static str,
 }
 
 // Boxed: the firmware's state machines hold their frame queues inline (no heap on a board).
@@ -120,6 +169,12 @@ pub struct SimBoard {
     boot_store: SimBootStore,
     login_secret: Option<String>,
     mqtt: MqttConfig,
+    /// Settings the board was installed with, applied at every boot as the firmware applies
+    /// a configuration downlink (a fire node takes the heartbeat interval as its self-test
+    /// interval).
+    installed: Option<ConfigUpdate>,
+    /// The cell's level when a [`BoardInput::Battery`] set it (else the scenario's).
+    cell_mv: Option<u16>,
     installed_total_ml: u64,
     powered: Option<Powered>,
     /// Scenario time the board has run to, ms.
@@ -143,6 +198,8 @@ impl SimBoard {
             boot_store: SimBootStore::default(),
             login_secret,
             mqtt: MqttConfig::default(),
+            installed: None,
+            cell_mv: None,
             installed_total_ml: 0,
             powered: None,
             now: 0,
@@ -171,6 +228,18 @@ impl SimBoard {
         self.mqtt = config;
     }
 
+    /// The settings the board is installed with, applied from its next boot on.
+    pub fn set_installed_config(&mut self, config: ConfigUpdate) {
+        self.installed = Some(config);
+    }
+
+    /// The `boot_id` the board last used (kept in its flash): its next boot counts on from
+    /// it. A board that keeps talking to the same system across runs needs this, or its
+    /// frames would repeat the `(boot_id, seq)` of an earlier run's.
+    pub fn set_last_boot_id(&mut self, boot_id: u32) {
+        self.boot_store = SimBootStore::with_last(boot_id);
+    }
+
     /// Powers the board on at scenario time `t` (ms); its link clock reads `link_now`.
     pub fn power_on(&mut self, t: u64, link_now: u64) -> Result<(), BootError> {
         if self.powered.is_some() {
@@ -179,7 +248,11 @@ impl SimBoard {
         let Ok(boot_id) = next_boot_id(&mut self.boot_store);
         let stamper = FrameStamper::new(self.id.clone(), boot_id);
         let battery = self.battery_mv(t);
-        let logic =
+        let self_test_every_ms = self
+            .installed
+            .and_then(|c| c.heartbeat_interval_s)
+            .map_or(fire::SELF_TEST_EVERY_MS, |s| u64::from(s) * 1000);
+        let mut logic =
             match &self.spec {
                 BoardSpec::Meter { water } => Logic::Meter(Box::new(MeterBoard::boot(
                     stamper,
@@ -202,8 +275,17 @@ impl SimBoard {
                     conditions.clone(),
                     seed_of(&self.id) ^ u64::from(boot_id),
                     t,
+                    self_test_every_ms,
                 )?)),
             };
+        if let Some(config) = &self.installed {
+            match &mut logic {
+                Logic::Meter(m) => m.handle_config(config, t),
+                Logic::Pendant(p) => p.handle_config(config, t),
+                // Taken at boot: the self-test interval.
+                Logic::Fire(_) => {}
+            }
+        }
         let jitter = (seed_of(&self.id) as u32) ^ boot_id.wrapping_mul(0x9E37_79B9);
         let mut client = MqttClient::new(self.mqtt, &self.id, boot_id, jitter, link_now);
         if let Some(secret) = &self.login_secret {
@@ -232,7 +314,89 @@ impl SimBoard {
     }
 
     fn battery_mv(&self, t: u64) -> u16 {
-        battery_mv_at(&self.scenario, &self.id, Duration::from_millis(t))
+        self.cell_mv
+            .unwrap_or_else(|| battery_mv_at(&self.scenario, &self.id, Duration::from_millis(t)))
+    }
+
+    /// The board's hardware senses `input` from scenario time `t` on (or from the time the
+    /// board has run to, if later). It stays part of what the board senses across a reboot.
+    pub fn sense(&mut self, input: BoardInput, t: u64) -> Result<(), InputMismatch> {
+        let now = self.now;
+        let at = t.max(now);
+        let logic = self.powered.as_mut().map(|p| &mut p.logic);
+        match (input, &mut self.spec) {
+            (BoardInput::Press(press), BoardSpec::Pendant { presses, .. }) => {
+                // A boot replays the presses still to come only.
+                presses.retain(|p| p.0 >= now);
+                presses.push((at, press));
+                presses.sort_by_key(|p| p.0);
+                if let Some(Logic::Pendant(pd)) = logic {
+                    pd.press(at, press);
+                }
+            }
+            (BoardInput::Fall { lies_for }, BoardSpec::Pendant { body, .. }) => {
+                let fall = FallAt {
+                    at,
+                    gets_up_at: lies_for.map(|d| at.saturating_add(ms(d))),
+                };
+                body.add_fall(fall, now);
+                if let Some(Logic::Pendant(pd)) = logic {
+                    pd.fall(fall, now);
+                }
+            }
+            (BoardInput::Sense(condition), BoardSpec::Fire { conditions, .. }) => {
+                conditions.push((at, condition));
+                conditions.sort_by_key(|c| c.0);
+                forget_before(conditions, now);
+                if let Some(Logic::Fire(f)) = logic {
+                    f.add_condition(at, condition, now);
+                }
+            }
+            (BoardInput::Battery(mv), _) => {
+                self.cell_mv = Some(mv);
+                match logic {
+                    Some(Logic::Meter(m)) => m.set_battery(mv),
+                    Some(Logic::Pendant(pd)) => pd.set_battery(mv),
+                    Some(Logic::Fire(_)) | None => {}
+                }
+            }
+            (
+                BoardInput::Water {
+                    from_minute,
+                    ml_per_minute,
+                },
+                BoardSpec::Meter { water },
+            ) => {
+                let mut series = water.to_vec();
+                let end = from_minute.saturating_add(ml_per_minute.len());
+                if series.len() < end {
+                    series.resize(end, 0);
+                }
+                series[from_minute..end].copy_from_slice(&ml_per_minute);
+                *water = Arc::from(series);
+                if let Some(Logic::Meter(m)) = logic {
+                    m.set_water(Arc::clone(water));
+                }
+            }
+            (
+                input @ (BoardInput::Press(_)
+                | BoardInput::Fall { .. }
+                | BoardInput::Sense(_)
+                | BoardInput::Water { .. }),
+                spec,
+            ) => {
+                return Err(InputMismatch {
+                    device: self.id.clone(),
+                    kind: match spec {
+                        BoardSpec::Meter { .. } => "meter",
+                        BoardSpec::Pendant { .. } => "pendant",
+                        BoardSpec::Fire { .. } => "fire node",
+                    },
+                    input: input.name(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Runs the board's logic up to scenario time `t` (ms). Frames made go to the uplink when
@@ -259,7 +423,12 @@ impl SimBoard {
                 break;
             }
             last_step = Some(at);
-            let battery = || battery_mv_at(&scenario, &self.id, Duration::from_millis(at));
+            let cell = self.cell_mv;
+            let battery = || {
+                cell.unwrap_or_else(|| {
+                    battery_mv_at(&scenario, &self.id, Duration::from_millis(at))
+                })
+            };
             match &mut p.logic {
                 Logic::Meter(m) => m.set_battery(battery()),
                 Logic::Pendant(pd) => pd.set_battery(battery()),
@@ -357,6 +526,15 @@ fn drain_frames(p: &mut Powered, counters: &mut BoardCounters, link_now: u64, de
             }
             Err(vigil_firmware::spool::SpoolError::Encode(_)) => {}
         }
+    }
+}
+
+/// Drops the changes of `changes` (in time order) that no time from `now` on sees: all before
+/// the last one at or before `now`.
+fn forget_before<T>(changes: &mut Vec<(u64, T)>, now: u64) {
+    let started = changes.partition_point(|c| c.0 <= now);
+    if started > 1 {
+        changes.drain(..started - 1);
     }
 }
 
@@ -467,7 +645,7 @@ fn fire_conditions(scenario: &Scenario, device: &DeviceId) -> Vec<(u64, SensorCo
                 out.push((ms(i.at), SensorCondition::Fault));
             }
             IncidentKind::HydrantPressureDrop { device: d, kpa, .. } if d == device => {
-                out.push((ms(i.at), SensorCondition::Pressure(*kpa)));
+                out.push((ms(i.at), SensorCondition::Reads(*kpa)));
             }
             _ => {}
         }

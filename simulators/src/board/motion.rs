@@ -41,6 +41,18 @@ impl BodyMotion {
         }
     }
 
+    /// The wearer falls (again) as `fall` says. Only the latest fall started by a time
+    /// shapes it, so falls before the latest one started by `now` are forgotten (a script
+    /// that loops for days adds them forever).
+    pub fn add_fall(&mut self, fall: FallAt, now: u64) {
+        self.falls.push(fall);
+        self.falls.sort_by_key(|f| f.at);
+        let started = self.falls.partition_point(|f| f.at <= now);
+        if started > 1 {
+            self.falls.drain(..started - 1);
+        }
+    }
+
     /// The acceleration the sensor feels at scenario time `t` (ms), in milli-g.
     pub fn at(&self, t: u64) -> AccelMg {
         if let Some(f) = self.falls.iter().rev().find(|f| f.at <= t) {

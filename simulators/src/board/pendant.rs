@@ -13,7 +13,7 @@ use vigil_firmware::traces;
 use vigil_protocol::{ConfigUpdate, HelpComing, UplinkFrame};
 
 use super::hardware::{SimBattery, SimLis3dh, SimPin};
-use super::motion::BodyMotion;
+use super::motion::{BodyMotion, FallAt};
 
 /// How often the board reads battery and radio for its heartbeats, ms.
 const HEALTH_EVERY_MS: u64 = 60_000;
@@ -69,14 +69,7 @@ impl PendantBoard {
         let sample_every_ms = 1000 / u64::from(config.fall.sample_rate_hz.max(1));
         let mut edges: Vec<(u64, bool)> = Vec::new();
         for &(at, press) in presses.iter().filter(|(at, _)| *at >= boot_at) {
-            let trace: &[(u64, bool)] = match press {
-                Press::Short => &traces::SHORT_PRESS,
-                Press::Long => &traces::LONG_PRESS,
-            };
-            // The traces list `(ms from the start of the press, level)`, bounce included.
-            for &(offset, level) in trace {
-                edges.push((at + offset, level));
-            }
+            edges.extend(press_edges(at, press));
         }
         edges.sort_by_key(|e| e.0);
         Ok(Self {
@@ -96,6 +89,19 @@ impl PendantBoard {
 
     pub fn set_battery(&mut self, mv: u16) {
         self.battery.mv = mv;
+    }
+
+    /// The wearer presses the button at `at` (scenario ms).
+    pub fn press(&mut self, at: u64, press: Press) {
+        let mut edges: Vec<(u64, bool)> = self.button_edges.drain(..).collect();
+        edges.extend(press_edges(at, press));
+        edges.sort_by_key(|e| e.0);
+        self.button_edges = edges.into();
+    }
+
+    /// The wearer falls as `fall` says; the board has run to `now`.
+    pub fn fall(&mut self, fall: FallAt, now: u64) {
+        self.body.add_fall(fall, now);
     }
 
     pub fn mode(&self) -> PendantMode {
@@ -159,4 +165,16 @@ impl PendantBoard {
     pub fn samples_read(&self) -> u64 {
         self.chip.samples_read()
     }
+}
+
+/// The button's level changes of a press starting at `at`: the firmware's recorded traces,
+/// `(ms from the start of the press, level)`, bounce included.
+fn press_edges(at: u64, press: Press) -> impl Iterator<Item = (u64, bool)> {
+    let trace: &'static [(u64, bool)] = match press {
+        Press::Short => &traces::SHORT_PRESS,
+        Press::Long => &traces::LONG_PRESS,
+    };
+    trace
+        .iter()
+        .map(move |&(offset, level)| (at + offset, level))
 }

@@ -19,7 +19,7 @@ use vigil_firmware::link::service;
 use vigil_firmware::mqtt::{MqttCounters, MqttEvent};
 use vigil_protocol::{DeviceId, SiteId};
 
-use super::{BoardCounters, SimBoard};
+use super::{BoardCounters, BoardInput, SimBoard};
 use crate::clock::RunClock;
 
 /// How long the rack sleeps between passes: the boards' input latency.
@@ -38,6 +38,8 @@ pub enum RackCommand {
     /// Only this board's link is cut / restored.
     CutBoard(DeviceId),
     RestoreBoard(DeviceId),
+    /// The board's hardware senses this from now on (a press, a fall, smoke, …).
+    Sense(DeviceId, BoardInput),
 }
 
 /// One board's state as the rack last saw it.
@@ -58,7 +60,8 @@ pub struct RackStatus {
     /// Scenario time the boards have reached, ms.
     pub scenario_ms: u64,
     pub boards: Vec<BoardStatus>,
-    /// Boards that failed to boot, with why (they stay off).
+    /// Boards that failed to boot, with why (they stay off), and inputs a board's hardware
+    /// could not sense.
     pub faults: Vec<String>,
 }
 
@@ -231,7 +234,8 @@ fn apply(
             RackCommand::PowerOff(d)
             | RackCommand::PowerOn(d)
             | RackCommand::CutBoard(d)
-            | RackCommand::RestoreBoard(d) => s.board.id() == d,
+            | RackCommand::RestoreBoard(d)
+            | RackCommand::Sense(d, _) => s.board.id() == d,
             RackCommand::CutSite(site) | RackCommand::RestoreSite(site) => s.board.site() == site,
         };
         if !mine {
@@ -257,6 +261,11 @@ fn apply(
                 s.stream = None;
             }
             RackCommand::RestoreBoard(_) => s.cut = false,
+            RackCommand::Sense(_, input) => {
+                if let Err(e) = s.board.sense(input.clone(), t) {
+                    faults.push(e.to_string());
+                }
+            }
         }
     }
 }

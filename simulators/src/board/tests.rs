@@ -297,3 +297,131 @@ fn a_dying_battery_shows_in_the_pendant_heartbeat() {
         "drained through 2.5 V half-way: {beats:?}"
     );
 }
+
+#[test]
+fn a_hydrant_pressure_drop_at_the_default_pressure_is_reported_as_supervisory() {
+    let s = Arc::new(
+        Scenario::parse(
+            r#"
+name = "hydrant"
+duration = "10m"
+
+[[site]]
+id = "care-1"
+kind = "facility"
+gateway = "gw-1"
+[[site.floor]]
+level = 1
+[[site.floor.zone]]
+id = "f1"
+rooms = ["plant"]
+
+[[device]]
+id = "hydrant-1"
+site = "care-1"
+kind = "fire"
+sensor = "hydrant_pressure"
+room = "plant"
+
+[[incident]]
+kind = "hydrant_pressure_drop"
+at = "1m"
+device = "hydrant-1"
+"#,
+            "hydrant.toml",
+        )
+        .expect("a valid scenario"),
+    );
+    let timeline = crate::timeline::Timeline::build(
+        &s,
+        crate::scenario::WallTime {
+            unix_s: 0,
+            utc_offset_min: 0,
+        },
+        crate::timeline::Cadence::default(),
+    );
+    let mut b = boards_for(&s, &timeline, |_| None)
+        .pop()
+        .expect("the hydrant's board");
+    b.power_on(0, 0).unwrap();
+    b.advance(60_000 + 30_000, 0, true).unwrap();
+    let signals: Vec<SignalClass> = spooled(&mut b)
+        .iter()
+        .filter_map(|f| match &f.body {
+            UplinkBody::Fire(r) if !r.self_test => Some(r.signal),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        signals,
+        [SignalClass::Supervisory],
+        "the default drop crosses the firmware's threshold once it persists 10 s"
+    );
+    assert_eq!(
+        s.incidents[0].ground_truth().alerts.len(),
+        1,
+        "and so it must raise its alert"
+    );
+}
+
+#[test]
+fn inputs_sensed_live_reach_the_firmware_and_only_the_current_condition_is_kept() {
+    let mut b = board(
+        "smoke-101",
+        BoardSpec::Fire {
+            sensor: vigil_protocol::SensorKind::Smoke,
+            zone: vigil_protocol::ZoneId::new("f1").unwrap(),
+            conditions: vec![],
+        },
+    );
+    // A script that loops: smoke, then clear, many times over.
+    let mut signals = std::collections::BTreeMap::new();
+    // Twelve cycles: the spool (no link here, so nothing is receipted) holds all their frames.
+    for cycle in 0..12u64 {
+        let base = cycle * 60_000;
+        b.advance(base + 10_000, 0, true).unwrap();
+        b.sense(BoardInput::Sense(SensorCondition::Smoke), base + 10_000)
+            .unwrap();
+        b.advance(base + 30_000, 0, true).unwrap();
+        b.sense(BoardInput::Sense(SensorCondition::Clear), base + 30_000)
+            .unwrap();
+        b.advance(base + 60_000, 0, true).unwrap();
+        for f in spooled(&mut b) {
+            if let UplinkBody::Fire(r) = &f.body {
+                if !r.self_test {
+                    signals.insert(f.seq, r.signal);
+                }
+            }
+        }
+    }
+    let BoardSpec::Fire { conditions, .. } = &b.spec else {
+        panic!("a fire node");
+    };
+    assert_eq!(
+        conditions.len(),
+        1,
+        "only the condition sensed now: {conditions:?}"
+    );
+    let signals: Vec<SignalClass> = signals.into_values().collect();
+    assert_eq!(signals.len(), 24, "{signals:?}");
+    assert!(signals
+        .chunks(2)
+        .all(|c| c == [SignalClass::Alarm, SignalClass::Normal]));
+}
+
+#[test]
+fn an_input_the_board_cannot_sense_is_refused_with_what_and_where() {
+    let mut b = board(
+        "meter-1",
+        BoardSpec::Meter {
+            water: Arc::from(vec![0u32; 10]),
+        },
+    );
+    let e = b
+        .sense(BoardInput::Press(Press::Short), 1_000)
+        .expect_err("a meter has no button");
+    assert_eq!(
+        e.to_string(),
+        "meter-1 is a meter board: it has no hardware that senses a button press"
+    );
+}

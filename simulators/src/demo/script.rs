@@ -1,21 +1,26 @@
-//! The demo's script as a sans-IO core: every cycle plays the district file's timeline (the
-//! boards' routine reports and the incidents' frames), plus the duty operator's answers, a few
-//! extra reports, and a narrative line per step. The driver calls
-//! [`DemoScript::poll_step`] with the script clock and sleeps until
-//! [`DemoScript::next_deadline`]; times are script time from the demo's start (the driver may
-//! run the script faster than the wall clock).
+//! The demo's script as a sans-IO core: every cycle acts out the district file's incidents,
+//! an electrical hazard and a low battery on the boards' simulated hardware — a button
+//! pressed, a fall on a pendant's accelerometer, smoke in a detector's chamber, a leaking
+//! current, a cell running down — as [`RackCommand`]s for the firmware-in-the-loop boards
+//! ([`crate::board`]), which make every frame themselves; plus the duty operator's answers
+//! and a narrative line per step. The driver calls [`DemoScript::poll_step`] with the script
+//! clock and sleeps until [`DemoScript::next_deadline`]; times are script time from the
+//! demo's start, the clock the boards run on (the driver may run it faster than the wall
+//! clock).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use vigil_protocol::{
-    DeviceId, FireReport, FirmwareVersion, Heartbeat, SensorKind, SignalClass, UplinkBody, ZoneId,
-};
+use vigil_protocol::{ConfigUpdate, DeviceId};
 
 use super::cast::{self, CARE_HOME};
+use crate::board::fire::SensorCondition;
+use crate::board::pendant::Press;
+use crate::board::rack::RackCommand;
+use crate::board::BoardInput;
 use crate::incident::{IncidentKind, FALL_CANCEL_WINDOW};
 use crate::scenario::{DeviceKind, Scenario, WallTime};
-use crate::timeline::{Action, Cadence, Timeline};
+use crate::timeline::{Cadence, Timeline};
 
 /// Acknowledgement deadlines of the demo's escalation policy, tier by tier (script time):
 /// short, so that a newcomer sees an unanswered call move up within a minute.
@@ -25,19 +30,26 @@ pub const TIER_DEADLINES: [Duration; 3] = [
     Duration::from_secs(60),
 ];
 
-/// How often the demo's boards report: meters every minute, heartbeats and fire-sensor
-/// values every minute, so the API shows fresh readings at once.
-pub const DEMO_CADENCE: Cadence = Cadence {
-    meter_report: Duration::from_secs(60),
-    heartbeat: Duration::from_secs(60),
+/// What the demo's boards are installed with, applied at every boot the way the firmware
+/// applies a configuration downlink: a meter report and a heartbeat every minute (a fire
+/// node's self-test too), so the API shows fresh readings at once. The firmware's own
+/// defaults are 15 min, 1 h and 1 h.
+pub const INSTALLED_CONFIG: ConfigUpdate = ConfigUpdate {
+    report_interval_s: Some(60),
+    heartbeat_interval_s: Some(60),
+    fall_cancel_window_s: None,
+    pulses_per_litre: None,
+    leak_flow_minutes: None,
 };
 
-/// Residual current the plant room's monitor reports in the script (limit 300 mA).
+/// Residual current the plant room's monitor senses in the script (limit 300 mA).
 pub const HAZARD_RESIDUAL_MA: i32 = 450;
-/// A pendant's battery in the script's low-battery step (threshold 3.5 V), and after the
-/// battery is replaced.
+/// A pendant's cell in the script's low-battery step (threshold 3.5 V), and the fresh one
+/// fitted later.
 pub const LOW_BATTERY_MV: u16 = 3_400;
 pub const FRESH_BATTERY_MV: u16 = 3_700;
+/// How long the fallen resident lies on the floor before the paramedics help him up.
+pub const FALL_LIES_FOR: Duration = Duration::from_secs(70);
 
 /// The alert an operator step is about: its kind and subject as the API names them
 /// (`call`, `resident:res-01`).
@@ -65,12 +77,11 @@ pub struct OperatorStep {
 }
 
 /// What the driver must do now.
-// Board actions carry a meter reading inline, as the timeline's do.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepKind {
-    /// A board action: publish a frame, go silent, …
-    Board(Action),
+    /// Something for the boards' rack: a board's hardware senses something, a board loses
+    /// or gets power.
+    Board(RackCommand),
     /// Act as the duty operator.
     Operator(OperatorStep),
     /// Print one line of narrative.
@@ -78,7 +89,7 @@ pub enum StepKind {
 }
 
 /// A step and when it is due, in script time from the demo's start.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub at: Duration,
     /// Which pass through the script (0 first).
@@ -101,24 +112,20 @@ pub enum ScriptError {
     MissingDevice(&'static str),
     #[error("the demo district's incidents must all lie inside its {0:?} cycle")]
     CycleTooShort(Duration),
+    #[error("the demo district's cycle must last whole minutes (a meter's water is given per minute), found {0:?}")]
+    CycleNotWholeMinutes(Duration),
 }
 
-/// Steps of one cycle that are not in the timeline, relative to the cycle's start.
-// Most cues are steps; boxing them would allocate for nearly every cue to shrink the rest.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
+/// Steps of one cycle, relative to the cycle's start.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum CueKind {
     Step(StepKind),
-    /// From now on the device's routine "normal" fire reports are withheld: a detector in
-    /// alarm does not report normal until the script says the smoke has cleared.
-    Hold(DeviceId),
-    Release(DeviceId),
     /// A narrative line about escalation: true only when the server applies the demo's
     /// policy ([`TIER_DEADLINES`]), so it is said only then.
     Escalation(String),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Cue {
     at: Duration,
     kind: CueKind,
@@ -133,39 +140,33 @@ pub struct DemoScript {
     /// The cues of one cycle, relative to its start, in time order.
     plan: Vec<Cue>,
     cycle: u32,
-    timeline: Timeline,
     cues: VecDeque<Cue>,
-    held: BTreeSet<DeviceId>,
     narrate_escalation: bool,
-    /// Per meter, the cumulative litres of the earlier cycles (each cycle's timeline counts
-    /// from zero; a real meter's register never goes back).
-    meter_base_ml: BTreeMap<DeviceId, u64>,
-    meter_last_ml: BTreeMap<DeviceId, u64>,
 }
 
 impl DemoScript {
     /// Plans the script over `district` (the demo file); `start` is the wall time of the
-    /// demo's start (the behaviour model's time of day).
+    /// demo's start (the behaviour model's time of day, for the households' water).
     pub fn new(district: Scenario, start: WallTime) -> Result<Self, ScriptError> {
         let plan = plan(&district)?;
         let cycle_len = district.duration;
         if district.incidents.iter().any(|i| i.at >= cycle_len) {
             return Err(ScriptError::CycleTooShort(cycle_len));
         }
-        let timeline = Timeline::build(&district, start, DEMO_CADENCE);
-        Ok(Self {
-            cues: plan.iter().cloned().collect(),
+        if cycle_len.is_zero() || cycle_len.as_millis() % 60_000 != 0 {
+            return Err(ScriptError::CycleNotWholeMinutes(cycle_len));
+        }
+        let mut script = Self {
+            cues: VecDeque::new(),
             district,
             start,
             cycle_len,
             plan,
             cycle: 0,
-            timeline,
-            held: BTreeSet::new(),
             narrate_escalation: true,
-            meter_base_ml: BTreeMap::new(),
-            meter_last_ml: BTreeMap::new(),
-        })
+        };
+        script.cues = script.cycle_cues();
+        Ok(script)
     }
 
     /// Whether the narrative announces escalations: only when the server applies the demo's
@@ -192,68 +193,34 @@ impl DemoScript {
     pub fn poll_step(&mut self, now: Duration) -> Option<Step> {
         loop {
             let base = self.cycle_start();
-            let cue_at = self.cues.front().map(|c| base + c.at);
-            let board_at = self.timeline.next_deadline().map(|t| base + t);
-            // Cues first at equal times: a hold must precede the report it withholds.
-            let take_cue = match (cue_at, board_at) {
-                (Some(c), Some(b)) => c <= b,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => {
-                    let next = base + self.cycle_len;
-                    if now < next {
-                        return None;
-                    }
-                    self.next_cycle();
-                    continue;
+            let Some(cue_at) = self.cues.front().map(|c| base + c.at) else {
+                if now < base + self.cycle_len {
+                    return None;
                 }
+                self.next_cycle();
+                continue;
             };
-            if take_cue {
-                let at = cue_at.filter(|&t| t <= now)?;
-                let cue = self.cues.pop_front()?;
-                match cue.kind {
-                    CueKind::Hold(d) => {
-                        self.held.insert(d);
-                    }
-                    CueKind::Release(d) => {
-                        self.held.remove(&d);
-                    }
-                    CueKind::Escalation(text) => {
-                        if self.narrate_escalation {
-                            return Some(Step {
-                                at,
-                                cycle: self.cycle,
-                                kind: StepKind::Say(text),
-                            });
-                        }
-                    }
-                    CueKind::Step(kind) => {
+            if cue_at > now {
+                return None;
+            }
+            let cue = self.cues.pop_front()?;
+            match cue.kind {
+                CueKind::Escalation(text) => {
+                    if self.narrate_escalation {
                         return Some(Step {
-                            at,
+                            at: cue_at,
                             cycle: self.cycle,
-                            kind,
-                        })
+                            kind: StepKind::Say(text),
+                        });
                     }
                 }
-            } else {
-                let at = board_at.filter(|&t| t <= now)?;
-                let mut scheduled = self.timeline.poll_action(now.saturating_sub(base))?;
-                if self.withheld(&scheduled.action) {
-                    continue;
+                CueKind::Step(kind) => {
+                    return Some(Step {
+                        at: cue_at,
+                        cycle: self.cycle,
+                        kind,
+                    })
                 }
-                if let Action::Uplink {
-                    device,
-                    body: UplinkBody::Meter(m),
-                } = &mut scheduled.action
-                {
-                    m.total_ml += self.meter_base_ml.get(device).copied().unwrap_or(0);
-                    self.meter_last_ml.insert(device.clone(), m.total_ml);
-                }
-                return Some(Step {
-                    at,
-                    cycle: self.cycle,
-                    kind: StepKind::Board(scheduled.action),
-                });
             }
         }
     }
@@ -261,45 +228,49 @@ impl DemoScript {
     /// When the next step is due (script time); the script never ends.
     pub fn next_deadline(&self) -> Duration {
         let base = self.cycle_start();
-        [
-            self.cues.front().map(|c| base + c.at),
-            self.timeline.next_deadline().map(|t| base + t),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(base + self.cycle_len)
-    }
-
-    fn withheld(&self, action: &Action) -> bool {
-        match action {
-            Action::Uplink {
-                device,
-                body: UplinkBody::Fire(report),
-            } => report.signal == SignalClass::Normal && self.held.contains(device),
-            Action::Uplink { .. }
-            | Action::BoardSilent { .. }
-            | Action::BoardBack { .. }
-            | Action::GatewayDown { .. }
-            | Action::GatewayUp { .. }
-            | Action::UplinkCut { .. }
-            | Action::UplinkRestored { .. }
-            | Action::SetAway { .. }
-            | Action::ClearAway { .. } => false,
-        }
+        self.cues
+            .front()
+            .map_or(base + self.cycle_len, |c| base + c.at)
     }
 
     fn next_cycle(&mut self) {
         self.cycle += 1;
+        self.cues = self.cycle_cues();
+    }
+
+    /// This cycle's cues: the households' water for its minutes (from the behaviour model at
+    /// this cycle's time of day), then the plan.
+    fn cycle_cues(&self) -> VecDeque<Cue> {
         let offset = self.cycle_start().as_secs() as i64;
         let start = WallTime {
             unix_s: self.start.unix_s + offset,
             utc_offset_min: self.start.utc_offset_min,
         };
-        self.timeline = Timeline::build(&self.district, start, DEMO_CADENCE);
-        self.cues = self.plan.iter().cloned().collect();
-        self.held.clear();
-        self.meter_base_ml = self.meter_last_ml.clone();
+        let timeline = Timeline::build(&self.district, start, Cadence::default());
+        let minutes = (self.cycle_len.as_secs() / 60) as usize;
+        let from_minute = minutes * self.cycle as usize;
+        let mut cues: VecDeque<Cue> = self
+            .district
+            .devices
+            .iter()
+            .filter(|d| matches!(d.kind, DeviceKind::Meter { .. }))
+            .map(|d| {
+                let series = timeline.water_per_minute(&d.id).unwrap_or(&[]);
+                let ml_per_minute = (0..minutes)
+                    .map(|m| series.get(m).copied().unwrap_or(0))
+                    .collect();
+                sense(
+                    Duration::ZERO,
+                    &d.id,
+                    BoardInput::Water {
+                        from_minute,
+                        ml_per_minute,
+                    },
+                )
+            })
+            .collect();
+        cues.extend(self.plan.iter().cloned());
+        cues
     }
 }
 
@@ -323,23 +294,15 @@ fn incident_at(
     Ok((i.at, i.kind.clone()))
 }
 
-fn fire_zone(district: &Scenario, id: &'static str) -> Result<(DeviceId, ZoneId), ScriptError> {
+fn device(
+    district: &Scenario,
+    id: &'static str,
+    is_kind: impl Fn(&DeviceKind) -> bool,
+) -> Result<DeviceId, ScriptError> {
     district
         .devices
         .iter()
-        .find(|d| d.id.as_str() == id)
-        .and_then(|d| match &d.kind {
-            DeviceKind::Fire { zone, .. } => Some((d.id.clone(), zone.clone())),
-            DeviceKind::Meter { .. } | DeviceKind::Pendant { .. } => None,
-        })
-        .ok_or(ScriptError::MissingDevice(id))
-}
-
-fn device(district: &Scenario, id: &'static str) -> Result<DeviceId, ScriptError> {
-    district
-        .devices
-        .iter()
-        .find(|d| d.id.as_str() == id)
+        .find(|d| d.id.as_str() == id && is_kind(&d.kind))
         .map(|d| d.id.clone())
         .ok_or(ScriptError::MissingDevice(id))
 }
@@ -368,45 +331,33 @@ fn operator(
     }
 }
 
-fn report(at: Duration, device: DeviceId, body: UplinkBody) -> Cue {
+fn rack(at: Duration, command: RackCommand) -> Cue {
     Cue {
         at,
-        kind: CueKind::Step(StepKind::Board(Action::Uplink { device, body })),
+        kind: CueKind::Step(StepKind::Board(command)),
     }
 }
 
-fn fire(sensor: SensorKind, value: i32, signal: SignalClass, zone: &ZoneId) -> UplinkBody {
-    UplinkBody::Fire(FireReport {
-        sensor,
-        value,
-        unit: sensor.unit(),
-        signal,
-        zone: zone.clone(),
-        self_test: false,
-    })
+/// `device`'s hardware senses `input` from `at` on.
+fn sense(at: Duration, device: &DeviceId, input: BoardInput) -> Cue {
+    rack(at, RackCommand::Sense(device.clone(), input))
 }
 
-fn heartbeat(battery_mv: u16) -> Option<UplinkBody> {
-    Some(UplinkBody::Heartbeat(Heartbeat {
-        battery_mv,
-        rssi_dbm: -61,
-        firmware: FirmwareVersion::new("sim-1.0.0").ok()?,
-    }))
-}
-
-/// One cycle's cues, from the district's incidents `call`, `smoke` and `fall`.
+/// One cycle's cues, from the district's incidents `call`, `smoke` and `fall` and its devices
+/// `care01-rcm-1` and `pendant-03`.
 fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
     let s = Duration::from_secs;
     let mut cues = Vec::new();
 
     // A call, unanswered past the first tier's deadline, then answered and resolved.
     let (call_at, call) = incident_at(d, "call", "call")?;
-    let IncidentKind::Call { resident, .. } = call else {
+    let IncidentKind::Call { resident, pendant } = call else {
         return Err(ScriptError::MissingIncident("call"));
     };
     let who = cast::household(&resident).map_or(resident.as_str(), |h| h.short_name);
     let subject = format!("resident:{resident}");
     let [tier0, tier1, _] = TIER_DEADLINES;
+    cues.push(sense(call_at, &pendant, BoardInput::Press(Press::Short)));
     cues.push(say(
         call_at,
         format!(
@@ -449,6 +400,27 @@ fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
         format!("the carer is with {who}: the operator resolves the call (real emergency)"),
     ));
 
+    // A pendant's cell runs down; its next heartbeat (a minute apart) carries it. A fresh
+    // cell is fitted near the end of the cycle (further down). The pendant boots with it and
+    // heartbeats a minute later, early in the next cycle: the cell must run down after that,
+    // or the server, never told of the fresh cell, would see no new low battery.
+    let zhang_pendant = device(d, "pendant-03", |k| matches!(k, DeviceKind::Pendant { .. }))?;
+    let zhang = cast::HOUSEHOLDS[2].short_name;
+    let battery_at = call_at + s(60);
+    cues.push(sense(
+        battery_at,
+        &zhang_pendant,
+        BoardInput::Battery(LOW_BATTERY_MV),
+    ));
+    cues.push(say(
+        battery_at,
+        format!(
+            "household 3: {zhang}'s pendant cell has run down to {:.1} V: its next heartbeat \
+             (one a minute) raises a `low_battery` warning",
+            f64::from(LOW_BATTERY_MV) / 1000.0
+        ),
+    ));
+
     // Smoke in a care-home room, confirmed by a second detector, then cleared.
     let (smoke_at, smoke) = incident_at(d, "smoke", "smoke")?;
     let IncidentKind::Smoke {
@@ -462,28 +434,30 @@ fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
         return Err(ScriptError::MissingIncident("smoke"));
     };
     let zone_subject = format!("zone:{site}/{zone}");
-    cues.push(Cue {
-        at: smoke_at,
-        kind: CueKind::Hold(first.clone()),
-    });
+    cues.push(sense(
+        smoke_at,
+        &first,
+        BoardInput::Sense(SensorCondition::Smoke),
+    ));
     cues.push(say(
         smoke_at,
         format!(
-            "{}: smoke in room {room}: `fire_alarm` for zone {zone}",
+            "{}: smoke in room {room} reaches {first}: `fire_alarm` for zone {zone}",
             CARE_HOME.site_name
         ),
     ));
     let mut detectors = vec![first];
     let mut clear_at = smoke_at + s(60);
     if let Some((other, after)) = second {
-        cues.push(Cue {
-            at: smoke_at + after,
-            kind: CueKind::Hold(other.clone()),
-        });
+        cues.push(sense(
+            smoke_at + after,
+            &other,
+            BoardInput::Sense(SensorCondition::Smoke),
+        ));
         cues.push(say(
             smoke_at + after,
             format!(
-                "a second detector of zone {zone} ({other}) is in alarm: `fire_confirmed`, critical"
+                "the smoke reaches a second detector of zone {zone} ({other}): `fire_confirmed`, critical"
             ),
         ));
         cues.push(operator(
@@ -501,15 +475,11 @@ fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
         detectors.push(other);
     }
     for det in &detectors {
-        cues.push(report(
+        cues.push(sense(
             clear_at,
-            det.clone(),
-            fire(SensorKind::Smoke, 12, SignalClass::Normal, &zone),
+            det,
+            BoardInput::Sense(SensorCondition::Clear),
         ));
-        cues.push(Cue {
-            at: clear_at,
-            kind: CueKind::Release(det.clone()),
-        });
     }
     cues.push(say(
         clear_at,
@@ -531,17 +501,29 @@ fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
         "the operator resolves the fire alerts as a false alarm".into(),
     ));
 
-    // A fall: the pendant waits for its cancel window, then reports.
+    // A fall: the pendant's fall detector feels it, waits for its cancel window, then
+    // reports.
     let (fall_at, fall) = incident_at(d, "fall", "fall")?;
-    let IncidentKind::Fall { resident, .. } = fall else {
+    let IncidentKind::Fall {
+        resident, pendant, ..
+    } = fall
+    else {
         return Err(ScriptError::MissingIncident("fall"));
     };
     let who = cast::household(&resident).map_or(resident.as_str(), |h| h.short_name);
     let subject = format!("resident:{resident}");
+    cues.push(sense(
+        fall_at,
+        &pendant,
+        BoardInput::Fall {
+            lies_for: Some(FALL_LIES_FOR),
+        },
+    ));
     cues.push(say(
         fall_at,
         format!(
-            "household 2: {who} falls in the bathroom; his pendant waits {} s for him to cancel",
+            "household 2: {who} falls in the bathroom; his pendant feels the fall and waits {} s \
+             for him to cancel",
             FALL_CANCEL_WINDOW.as_secs()
         ),
     ));
@@ -576,22 +558,13 @@ fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
     ));
 
     // An electrical hazard in the care home's plant room, then rectified.
-    let (rcm, rcm_zone) = fire_zone(d, "care01-rcm-1")?;
+    let rcm = device(d, "care01-rcm-1", |k| matches!(k, DeviceKind::Fire { .. }))?;
     let hazard_at = reported + s(40);
     let subject = format!("device:{rcm}");
-    cues.push(Cue {
-        at: hazard_at,
-        kind: CueKind::Hold(rcm.clone()),
-    });
-    cues.push(report(
+    cues.push(sense(
         hazard_at,
-        rcm.clone(),
-        fire(
-            SensorKind::ResidualCurrent,
-            HAZARD_RESIDUAL_MA,
-            SignalClass::Normal,
-            &rcm_zone,
-        ),
+        &rcm,
+        BoardInput::Sense(SensorCondition::Reads(HAZARD_RESIDUAL_MA)),
     ));
     cues.push(say(
         hazard_at,
@@ -608,36 +581,12 @@ fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
         OperatorAction::Acknowledge,
         "Electrician booked.",
     ));
-
-    // A pendant's battery runs low and is replaced.
-    let pendant = device(d, "pendant-03")?;
-    let zhang = cast::HOUSEHOLDS[2].short_name;
-    let battery_at = hazard_at + s(15);
-    if let Some(hb) = heartbeat(LOW_BATTERY_MV) {
-        cues.push(report(battery_at, pendant.clone(), hb));
-    }
-    cues.push(say(
-        battery_at,
-        format!(
-            "household 3: {zhang}'s pendant battery is at {:.1} V: a `low_battery` warning",
-            f64::from(LOW_BATTERY_MV) / 1000.0
-        ),
-    ));
-    let fixed_at = battery_at + s(20);
-    cues.push(report(
+    let fixed_at = hazard_at + s(35);
+    cues.push(sense(
         fixed_at,
-        rcm.clone(),
-        fire(
-            SensorKind::ResidualCurrent,
-            18,
-            SignalClass::Normal,
-            &rcm_zone,
-        ),
+        &rcm,
+        BoardInput::Sense(SensorCondition::Clear),
     ));
-    cues.push(Cue {
-        at: fixed_at,
-        kind: CueKind::Release(rcm),
-    });
     cues.push(operator(
         fixed_at,
         "electrical_hazard",
@@ -645,29 +594,47 @@ fn plan(d: &Scenario) -> Result<Vec<Cue>, ScriptError> {
         OperatorAction::Resolve {
             disposition: "real_emergency",
         },
-        "Faulty kettle lead replaced; residual current back to 18 mA.",
+        "Faulty kettle lead replaced; residual current back to normal.",
     ));
     cues.push(say(
         fixed_at,
         "the electrician replaced a faulty kettle lead: the operator resolves the hazard".into(),
     ));
-    if let Some(hb) = heartbeat(FRESH_BATTERY_MV) {
-        cues.push(report(fixed_at + s(5), pendant.clone(), hb));
-    }
+
+    // The fresh cell: out with the old one (the pendant loses power), in with the new (it
+    // boots again and heartbeats a minute later).
+    let replaced_at = fixed_at + s(5);
+    cues.push(rack(
+        replaced_at,
+        RackCommand::PowerOff(zhang_pendant.clone()),
+    ));
+    cues.push(sense(
+        replaced_at,
+        &zhang_pendant,
+        BoardInput::Battery(FRESH_BATTERY_MV),
+    ));
+    cues.push(rack(
+        replaced_at,
+        RackCommand::PowerOn(zhang_pendant.clone()),
+    ));
     cues.push(operator(
-        fixed_at + s(5),
+        replaced_at,
         "low_battery",
-        format!("device:{pendant}"),
+        format!("device:{zhang_pendant}"),
         OperatorAction::Resolve {
             disposition: "condition_cleared",
         },
-        "Volunteer replaced the battery.",
+        "Volunteer fitted a fresh cell.",
     ));
     cues.push(say(
-        fixed_at + s(5),
-        format!("a volunteer replaced {zhang}'s pendant battery: the warning is resolved"),
+        replaced_at,
+        format!(
+            "a volunteer fitted a fresh cell in {zhang}'s pendant (it restarts): the warning is \
+             resolved"
+        ),
     ));
 
+    // Stable: cues due together keep the order above (the old cell out before the new one in).
     cues.sort_by_key(|c| c.at);
     if let Some(last) = cues.last() {
         if last.at >= d.duration {

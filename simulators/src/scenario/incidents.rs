@@ -5,7 +5,7 @@ use vigil_protocol::{DeviceId, SensorKind, ZoneId};
 use super::raw::RawIncident;
 use super::validate::Ctx;
 use super::{Device, DeviceKind, Resident, ScenarioError, Site};
-use crate::incident::{Incident, IncidentKind};
+use crate::incident::{Incident, IncidentKind, HYDRANT_DROP_KPA};
 
 const INCIDENT_KINDS: [&str; 13] = [
     "fall",
@@ -241,7 +241,10 @@ pub(super) fn incident(
         }
         "hydrant_pressure_drop" => {
             let (device, zone) = fire_device(SensorKind::HydrantPressure)?;
-            let kpa = r.pressure_kpa.as_ref().map(|p| *p.get_ref()).unwrap_or(120);
+            let kpa = r
+                .pressure_kpa
+                .as_ref()
+                .map_or(HYDRANT_DROP_KPA, |p| *p.get_ref());
             IncidentKind::HydrantPressureDrop { device, zone, kpa }
         }
         "battery_dying" => IncidentKind::BatteryDying {
