@@ -58,6 +58,7 @@ pub enum IncidentKind {
     SensorFault { device: DeviceId, zone: ZoneId },
     /// A hydrant's pressure falls to `kpa`.
     HydrantPressureDrop {
+        site: SiteId,
         device: DeviceId,
         zone: ZoneId,
         kpa: i32,
@@ -200,15 +201,18 @@ impl Incident {
             IncidentKind::SensorFault { device, .. } => {
                 vec![alert("fire_trouble", format!("device:{device}"), at)]
             }
-            IncidentKind::HydrantPressureDrop { device, zone, kpa } => {
+            IncidentKind::HydrantPressureDrop {
+                site, zone, kpa, ..
+            } => {
                 // The fire node reports a pressure at or below its threshold only.
                 let threshold = vigil_firmware::fire::ChannelConfig::standard(
                     vigil_protocol::SensorKind::HydrantPressure,
                     zone.clone(),
                 )
                 .on;
+                // A supervisory signal is the zone's alert (docs/alerts.md).
                 if *kpa <= threshold {
-                    vec![alert("fire_supervisory", format!("device:{device}"), at)]
+                    vec![alert("fire_supervisory", format!("zone:{site}/{zone}"), at)]
                 } else {
                     vec![]
                 }

@@ -518,7 +518,9 @@ impl Builder<'_> {
                     };
                     self.uplink(at, device, UplinkBody::Fire(fault_report(sensor, zone)));
                 }
-                IncidentKind::HydrantPressureDrop { device, zone, kpa } => {
+                IncidentKind::HydrantPressureDrop {
+                    device, zone, kpa, ..
+                } => {
                     let report = FireReport {
                         sensor: SensorKind::HydrantPressure,
                         value: *kpa,

@@ -357,11 +357,11 @@ device = "hydrant-1"
         [SignalClass::Supervisory],
         "the default drop crosses the firmware's threshold once it persists 10 s"
     );
-    assert_eq!(
-        s.incidents[0].ground_truth().alerts.len(),
-        1,
-        "and so it must raise its alert"
-    );
+    let expected = s.incidents[0].ground_truth().alerts;
+    assert_eq!(expected.len(), 1, "and so it must raise its alert");
+    assert_eq!(expected[0].kind, "fire_supervisory");
+    // The server raises supervisory signals on the zone (docs/alerts.md), not the device.
+    assert_eq!(expected[0].subject, "zone:care-1/f1");
 }
 
 #[test]

@@ -240,12 +240,18 @@ pub(super) fn incident(
             }
         }
         "hydrant_pressure_drop" => {
+            let site = device(&["fire"])?.site.clone();
             let (device, zone) = fire_device(SensorKind::HydrantPressure)?;
             let kpa = r
                 .pressure_kpa
                 .as_ref()
                 .map_or(HYDRANT_DROP_KPA, |p| *p.get_ref());
-            IncidentKind::HydrantPressureDrop { device, zone, kpa }
+            IncidentKind::HydrantPressureDrop {
+                site,
+                device,
+                zone,
+                kpa,
+            }
         }
         "battery_dying" => IncidentKind::BatteryDying {
             device: device(&["meter", "pendant", "fire"])?.id.clone(),
