@@ -528,11 +528,11 @@ impl WaterDetector {
     }
 
     fn evaluate_fixed(&mut self, until: i64) {
-        let rules = Arc::clone(&self.rules);
         for window in [FixedWindow::Regular, FixedWindow::Severe] {
+            // Copied out (the rules are a few words): no `Arc` traffic per evaluated minute.
             let (rule, kind) = match window {
-                FixedWindow::Regular => (&rules.no_use, AlertKind::WaterNoUse),
-                FixedWindow::Severe => (&rules.no_use_severe, AlertKind::WaterNoUseSevere),
+                FixedWindow::Regular => (self.rules.no_use, AlertKind::WaterNoUse),
+                FixedWindow::Severe => (self.rules.no_use_severe, AlertKind::WaterNoUseSevere),
             };
             let state = *self.fixed_state(window);
             if !rule.enabled || state.raised {
@@ -541,13 +541,13 @@ impl WaterDetector {
             if rule.only_as_backstop && self.any_no_use_open() {
                 continue;
             }
-            let raw = self.no_use_deadline_for(rule, &state);
+            let raw = self.no_use_deadline_for(&rule, &state);
             if let Some(away) = self.away_until {
                 if raw <= until && raw < away {
                     self.note_suppressed(kind, raw, away);
                 }
             }
-            let deadline = self.effective_no_use_deadline(rule, &state);
+            let deadline = self.away_adjusted(&rule, raw);
             if deadline <= until && self.try_raise_no_use(kind, rule.severity, deadline) {
                 self.fixed_state_mut(window).raised = true;
             }
@@ -575,7 +575,11 @@ impl WaterDetector {
     /// The no-use deadline once an away period is taken into account: the resident gets a whole
     /// window after coming back.
     fn effective_no_use_deadline(&self, rule: &NoUseWindow, state: &NoUseState) -> i64 {
-        let raw = self.no_use_deadline_for(rule, state);
+        self.away_adjusted(rule, self.no_use_deadline_for(rule, state))
+    }
+
+    /// `raw` pushed past the away period: the resident gets a whole window after coming back.
+    fn away_adjusted(&self, rule: &NoUseWindow, raw: i64) -> i64 {
         match self.away_until {
             Some(away) => raw.max(away.saturating_add(i64::from(rule.hours) * 60)),
             None => raw,
