@@ -73,6 +73,14 @@ server_id!(
     ResidentId
 );
 server_id!(
+    /// A shift of a site's roster.
+    ShiftId
+);
+server_id!(
+    /// A site's escalation policy.
+    PolicyId
+);
+server_id!(
     /// A person or team who can be sent: caregiver, nurse, volunteer, family.
     ResponderId
 );

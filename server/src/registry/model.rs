@@ -4,9 +4,6 @@
 //! fields are refused, so a typo in a field name is an error instead of a silently missing
 //! emergency contact.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -14,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::id_serde;
 use crate::escalation::RoleName;
-use crate::ids::{DeviceId, GatewayId, InvalidId, ResidentId, ResponderId, SiteId, ZoneId};
+use crate::ids::{DeviceId, GatewayId, ResidentId, ResponderId, SiteId, ZoneId};
 
 /// Longest free text accepted for names, addresses and notes, in bytes.
 pub const MAX_TEXT_LEN: usize = 500;
@@ -38,42 +35,7 @@ impl FieldError {
     }
 }
 
-/// Identifier of a roster shift.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ShiftId(String);
-
-impl ShiftId {
-    pub fn new(s: &str) -> Result<Self, InvalidId> {
-        if vigil_protocol::ids::is_valid_id(s) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidId)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for ShiftId {
-    type Err = InvalidId;
-    fn from_str(s: &str) -> Result<Self, InvalidId> {
-        Self::new(s)
-    }
-}
-
-impl fmt::Display for ShiftId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for ShiftId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ShiftId({:?})", self.0)
-    }
-}
+pub use crate::ids::ShiftId;
 
 pub(super) fn text(field: &str, value: &str, required: bool) -> Result<(), FieldError> {
     if required && value.trim().is_empty() {

@@ -2,8 +2,6 @@
 //! converted into the escalation core's [`SiteEscalation`] (whose validation they reuse).
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -13,47 +11,11 @@ use super::id_serde;
 use super::model::{FieldError, MAX_LIST_LEN};
 use crate::alerts::{AlertKind, Severity};
 use crate::escalation::{self, PolicyError, SiteEscalation, Target, Tier};
-use crate::ids::InvalidId;
 
 /// Longest acknowledgement deadline of a tier: one day.
 pub const MAX_ACK_DEADLINE_S: u64 = 86_400;
 
-/// Identifier of an escalation policy.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PolicyId(String);
-
-impl PolicyId {
-    pub fn new(s: &str) -> Result<Self, InvalidId> {
-        if vigil_protocol::ids::is_valid_id(s) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidId)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for PolicyId {
-    type Err = InvalidId;
-    fn from_str(s: &str) -> Result<Self, InvalidId> {
-        Self::new(s)
-    }
-}
-
-impl fmt::Display for PolicyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for PolicyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PolicyId({:?})", self.0)
-    }
-}
+pub use crate::ids::PolicyId;
 
 /// One tier: who is told, and how long they have to acknowledge before the next tier is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
